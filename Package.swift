@@ -1,0 +1,83 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSwift6: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Holdfast",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "HoldfastCore", targets: ["HoldfastCore"]),
+        .library(name: "HoldfastNIO", targets: ["HoldfastNIO"]),
+        .library(name: "Holdfast", targets: ["Holdfast"]),
+        .executable(name: "holdfast", targets: ["HoldfastCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "HoldfastCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "HoldfastNIO",
+            dependencies: [
+                "HoldfastCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "Holdfast",
+            dependencies: [
+                "HoldfastCore",
+                "HoldfastNIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "HoldfastCLI",
+            dependencies: [
+                "Holdfast",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "HoldfastCoreTests",
+            dependencies: ["HoldfastCore"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "HoldfastNIOTests",
+            dependencies: [
+                "HoldfastNIO",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Holdfast"],
+            swiftSettings: strictSwift6
+        ),
+    ]
+)

@@ -1,0 +1,83 @@
+import NIOCore
+
+/// The body of a close frame: an optional code and a reason (RFC 6455 §5.5.1).
+public struct CloseFrame: Sendable, Hashable, CustomStringConvertible {
+    /// The code, or `nil` for a close frame with an empty body (reported as 1005).
+    public var code: CloseCode?
+    /// The reason, UTF-8, at most 123 bytes on the wire.
+    public var reason: String
+
+    /// The largest reason that fits a control frame: 125 bytes less the two of the code.
+    public static let maximumReasonLength = 123
+
+    /// Creates a close frame body. A reason longer than 123 bytes is cut on a UTF-8 boundary.
+    public init(code: CloseCode?, reason: String = "") {
+        self.code = code
+        self.reason = code == nil ? "" : Self.truncatedReason(reason)
+    }
+
+    /// The code an application sees for this frame: 1005 when the body was empty.
+    public var effectiveCode: CloseCode { code ?? .noStatusReceived }
+
+    public var description: String {
+        reason.isEmpty ? "\(effectiveCode)" : "\(effectiveCode): \(reason)"
+    }
+
+    /// Cuts `reason` to at most 123 UTF-8 bytes without splitting a scalar.
+    public static func truncatedReason(_ reason: String) -> String {
+        let utf8 = reason.utf8
+        guard utf8.count > maximumReasonLength else { return reason }
+        var end = utf8.index(utf8.startIndex, offsetBy: maximumReasonLength)
+        // Step back over continuation bytes (10xxxxxx) to the start of the scalar that was cut.
+        while end > utf8.startIndex, utf8[end] & 0xC0 == 0x80 {
+            end = utf8.index(before: end)
+        }
+        return String(decoding: utf8[utf8.startIndex..<end], as: UTF8.self)
+    }
+
+    /// Parses and validates a received close frame's payload.
+    ///
+    /// RFC 6455 §5.5.1 and §7.4: a body of one byte, or a code that may not appear on the wire, is a
+    /// protocol error (1002); a reason that is not UTF-8 is 1007.
+    public init(parsing payload: ByteBuffer) throws(WebSocketProtocolError) {
+        var payload = payload
+        switch payload.readableBytes {
+        case 0:
+            self.code = nil
+            self.reason = ""
+            return
+        case 1:
+            throw .protocolError("close frame with a 1-byte body")
+        default:
+            break
+        }
+        guard let raw = payload.readInteger(as: UInt16.self) else {
+            throw .protocolError("close frame with a 1-byte body")
+        }
+        let code = CloseCode(raw)
+        guard code.isAllowedOnWire else {
+            throw .protocolError("invalid close code \(raw)")
+        }
+        var validator = UTF8Validator()
+        guard validator.validate(payload.readableBytesView), validator.isComplete else {
+            throw .invalidPayload("close reason is not valid UTF-8")
+        }
+        self.code = code
+        self.reason = String(buffer: payload)
+    }
+
+    /// Writes the close frame body: the code in network order, then the reason.
+    public func encode(into buffer: inout ByteBuffer) {
+        guard let code else { return }
+        buffer.writeInteger(code.rawValue)
+        buffer.writeString(reason)
+    }
+
+    /// The close frame body as a new buffer.
+    public func encoded() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(2 + reason.utf8.count)
+        encode(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,37 @@
+/// How a connection ended: the close frames each side sent, and the code that ended it.
+public struct CloseOutcome: Sendable, Hashable, CustomStringConvertible {
+    /// The close frame this endpoint sent, if any.
+    public var sent: CloseFrame?
+    /// The close frame the peer sent, if any.
+    public var received: CloseFrame?
+    /// Whether this endpoint failed the connection because of the peer's bad input or a limit.
+    public var failedByUs: Bool
+
+    /// Creates an outcome from the frames exchanged.
+    public init(sent: CloseFrame?, received: CloseFrame?, failedByUs: Bool = false) {
+        self.sent = sent
+        self.received = received
+        self.failedByUs = failedByUs
+    }
+
+    /// The code that ended the connection: the one this endpoint sent when it failed the
+    /// connection, else the peer's (1005 for an empty close frame), else 1006 when no close
+    /// frame arrived at all.
+    public var code: CloseCode {
+        if failedByUs, let sent { return sent.effectiveCode }
+        return received?.effectiveCode ?? .abnormalClosure
+    }
+
+    /// The reason that goes with ``code``.
+    public var reason: String {
+        if failedByUs, let sent { return sent.reason }
+        return received?.reason ?? ""
+    }
+
+    /// Whether both close frames were exchanged (RFC 6455 §7.1.4, "cleanly closed").
+    public var wasClean: Bool { sent != nil && received != nil }
+
+    public var description: String {
+        reason.isEmpty ? "\(code)" : "\(code): \(reason)"
+    }
+}
