@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct HoldfastCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "holdfast",
+        abstract: "A WebSocket server and client that get the end of a connection right.",
+        discussion: """
+            Examples:
+              holdfast serve --port 9001                    # echo server on ws://127.0.0.1:9001
+              holdfast connect ws://127.0.0.1:9001/chat     # type lines, see replies
+            """,
+        subcommands: [Serve.self, Connect.self]
+    )
+}

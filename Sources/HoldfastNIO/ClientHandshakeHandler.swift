@@ -1,0 +1,138 @@
+import HoldfastCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Sends a client's upgrade request, validates the answer with the core's ``ClientHandshake``,
+/// and on success replaces the HTTP handlers with a ``WebSocketChannelHandler``.
+public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPClientResponsePart
+    public typealias OutboundOut = HTTPClientRequestPart
+
+    private let handshake: ClientHandshake
+    private let requestHead: HTTPRequestHead
+    private let configuration: WebSocketConfiguration
+    private let timeout: TimeAmount
+    private var timeoutTask: Scheduled<Void>?
+    private let logger: Logger
+    private let outcome: EventLoopPromise<UpgradedConnection>
+    private var response: HTTPResponseHead?
+    private var done = false
+
+    /// Creates the handler; `outcome` succeeds with the upgraded connection or fails with a
+    /// ``HandshakeError``.
+    public init(handshake: ClientHandshake, requestHead: HTTPRequestHead, configuration: WebSocketConfiguration,
+                timeout: TimeAmount, logger: Logger, outcome: EventLoopPromise<UpgradedConnection>) {
+        self.handshake = handshake
+        self.timeout = timeout
+        self.requestHead = requestHead
+        self.configuration = configuration
+        self.logger = logger
+        self.outcome = outcome
+    }
+
+    /// Adds the HTTP codec and this handler to a new client channel's pipeline.
+    public static func configure(_ channel: any Channel, handshake: ClientHandshake, requestHead: HTTPRequestHead,
+                                 configuration: WebSocketConfiguration, timeout: TimeAmount, logger: Logger,
+                                 outcome: EventLoopPromise<UpgradedConnection>) throws {
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(HTTPRequestEncoder(), name: "holdfast.http-encoder")
+        try operations.addHandler(
+            ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)),
+            name: "holdfast.http-decoder")
+        try operations.addHandler(
+            ClientHandshakeHandler(handshake: handshake, requestHead: requestHead, configuration: configuration,
+                                   timeout: timeout, logger: logger, outcome: outcome),
+            name: "holdfast.handshake")
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timeoutTask = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = loopBound.value
+            handler.fail(HandshakeError(status: nil, reason: "no upgrade response within \(handler.timeout)"),
+                         context: context)
+        }
+        if context.channel.isActive { sendRequest(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        timeoutTask?.cancel()
+    }
+
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
+        guard !done else { return }
+        done = true
+        outcome.fail(error)
+        context.close(promise: nil)
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        sendRequest(context: context)
+        context.fireChannelActive()
+    }
+
+    private var requestSent = false
+
+    private func sendRequest(context: ChannelHandlerContext) {
+        guard !requestSent else { return }
+        requestSent = true
+        context.write(wrapOutboundOut(.head(requestHead)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            response = head
+        case .body:
+            break
+        case .end:
+            guard let response else { return }
+            finish(response, context: context)
+        }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        fail(HandshakeError(status: nil, reason: "the server closed the connection during the handshake"),
+             context: context)
+        timeoutTask?.cancel()
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(HandshakeError(status: nil, reason: "invalid HTTP response: \(error)"), context: context)
+    }
+
+    private func finish(_ response: HTTPResponseHead, context: ChannelHandlerContext) {
+        let subprotocol: String?
+        do {
+            subprotocol = try handshake.validate(response)
+        } catch {
+            fail(error, context: context)
+            return
+        }
+        done = true
+        timeoutTask?.cancel()
+        let handler = WebSocketChannelHandler(role: .client, configuration: configuration,
+                                              eventLoop: context.eventLoop, logger: logger)
+        let inbound = handler.makeInboundSequence()
+        do {
+            let operations = context.pipeline.syncOperations
+            try operations.addHandler(handler, name: "holdfast.websocket")
+            operations.removeHandler(name: "holdfast.http-encoder", promise: nil)
+            operations.removeHandler(context: context, promise: nil)
+            // Bytes that followed the 101 response are forwarded to the WebSocket handler.
+            operations.removeHandler(name: "holdfast.http-decoder", promise: nil)
+        } catch {
+            outcome.fail(error)
+            context.close(promise: nil)
+            return
+        }
+        outcome.succeed(UpgradedConnection(
+            channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop), inbound: inbound,
+            request: UpgradeRequest(head: requestHead, remoteAddress: context.channel.remoteAddress),
+            subprotocol: subprotocol, responseHeaders: response.headers))
+    }
+}

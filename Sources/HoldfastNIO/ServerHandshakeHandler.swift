@@ -1,0 +1,181 @@
+import HoldfastCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What became of a server connection's opening handshake.
+public enum ServerHandshakeOutcome: Sendable {
+    /// The connection was upgraded; the handler and its inbound sequence carry it from here.
+    case upgraded(UpgradedConnection)
+    /// The request was refused or was plain HTTP; it has been answered and the channel closes.
+    case notUpgraded
+}
+
+/// An upgraded connection as the NIO layer hands it to the async API.
+public struct UpgradedConnection: Sendable {
+    /// The channel of the connection.
+    public let channel: any Channel
+    /// The connection's handler, usable on the channel's event loop.
+    public let handler: NIOLoopBound<WebSocketChannelHandler>
+    /// The received messages, paced by their consumer.
+    public let inbound: WebSocketChannelHandler.Inbound
+    /// The upgrade request (server) or the request sent (client).
+    public let request: UpgradeRequest
+    /// The subprotocol both sides agreed on, if any.
+    public let subprotocol: String?
+    /// The headers of the server's `101` response.
+    public let responseHeaders: HTTPHeaders
+}
+
+/// The settings a server applies to each connection's handshake.
+public struct ServerHandshakeSettings: Sendable {
+    /// The protocol settings of upgraded connections.
+    public var configuration: WebSocketConfiguration
+    /// Decides, on the event loop, whether to accept an upgrade; accepts all when `nil`.
+    public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?
+    /// Where handshake failures are logged.
+    public var logger: Logger
+
+    /// Creates handshake settings.
+    public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
+                logger: Logger) {
+        self.configuration = configuration
+        self.shouldUpgrade = shouldUpgrade
+        self.logger = logger
+    }
+}
+
+/// Answers the HTTP/1.1 upgrade request of a new server connection, then replaces the HTTP
+/// handlers with a ``WebSocketChannelHandler``. The validation rules are the core's
+/// ``ServerHandshake``; this handler only moves the request and the answer.
+public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias OutboundOut = HTTPServerResponsePart
+
+    private let settings: ServerHandshakeSettings
+    private let outcome: EventLoopPromise<ServerHandshakeOutcome>
+    private var head: HTTPRequestHead?
+    private var done = false
+
+    /// Creates the handler; `outcome` completes once the handshake is decided.
+    public init(settings: ServerHandshakeSettings, outcome: EventLoopPromise<ServerHandshakeOutcome>) {
+        self.settings = settings
+        self.outcome = outcome
+    }
+
+    /// Adds the HTTP codec and this handler to a new server channel's pipeline and returns the
+    /// future of the handshake's outcome.
+    public static func configure(_ channel: any Channel, settings: ServerHandshakeSettings) throws
+        -> EventLoopFuture<ServerHandshakeOutcome>
+    {
+        let promise = channel.eventLoop.makePromise(of: ServerHandshakeOutcome.self)
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(HTTPResponseEncoder(), name: "holdfast.http-encoder")
+        try operations.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+            name: "holdfast.http-decoder")
+        try operations.addHandler(ServerHandshakeHandler(settings: settings, outcome: promise),
+                                  name: "holdfast.handshake")
+        return promise.futureResult
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            done = true
+            handle(head, context: context)
+        }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if !done {
+            done = true
+            outcome.succeed(.notUpgraded)
+        }
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !done else { return }
+        // The HTTP decoder refused the request (malformed, headers too large): answer and close.
+        done = true
+        settings.logger.debug("bad HTTP request", metadata: ["error": "\(error)"])
+        respond(status: .badRequest, reason: "malformed HTTP request", headers: [:], context: context)
+    }
+
+    private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard ServerHandshake.isUpgradeRequest(head) else {
+            respond(status: .upgradeRequired, reason: "this is a WebSocket endpoint",
+                    headers: ["Upgrade": "websocket", "Sec-WebSocket-Version": ServerHandshake.supportedVersion],
+                    context: context)
+            return
+        }
+        let key: String
+        switch ServerHandshake.validate(head) {
+        case .success(let validKey):
+            key = validKey
+        case .failure(let error):
+            respond(status: error.status ?? .badRequest, reason: error.reason, headers: error.headers,
+                    context: context)
+            return
+        }
+        let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
+        let decision = settings.shouldUpgrade?(request) ?? .accept
+        switch decision {
+        case .reject(let status, let reason):
+            respond(status: status, reason: reason, headers: [:], context: context)
+        case .accept(let subprotocol, let extraHeaders):
+            let offered = request.offeredSubprotocols
+            let selected = subprotocol.flatMap { offered.contains($0) ? $0 : nil }
+            let headers = ServerHandshake.responseHeaders(key: key, subprotocol: selected, extraHeaders: extraHeaders)
+            upgrade(request: request, subprotocol: selected, headers: headers, context: context)
+        }
+    }
+
+    private func upgrade(request: UpgradeRequest, subprotocol: String?, headers: HTTPHeaders,
+                         context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
+                                                             headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let handler = WebSocketChannelHandler(role: .server, configuration: settings.configuration,
+                                              eventLoop: context.eventLoop, logger: settings.logger)
+        let inbound = handler.makeInboundSequence()
+        do {
+            let operations = context.pipeline.syncOperations
+            try operations.addHandler(handler, name: "holdfast.websocket")
+            operations.removeHandler(name: "holdfast.http-encoder", promise: nil)
+            // Removing the decoder forwards any bytes that followed the request to the WebSocket handler.
+            operations.removeHandler(context: context, promise: nil)
+            operations.removeHandler(name: "holdfast.http-decoder", promise: nil)
+        } catch {
+            settings.logger.error("could not install the WebSocket handler", metadata: ["error": "\(error)"])
+            outcome.succeed(.notUpgraded)
+            context.close(promise: nil)
+            return
+        }
+        outcome.succeed(.upgraded(UpgradedConnection(
+            channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
+            inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers)))
+    }
+
+    private func respond(status: HTTPResponseStatus, reason: String, headers: HTTPHeaders,
+                         context: ChannelHandlerContext) {
+        var headers = headers
+        let body = ByteBuffer(string: reason + "\n")
+        headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        headers.replaceOrAdd(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                      promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        outcome.succeed(.notUpgraded)
+    }
+}

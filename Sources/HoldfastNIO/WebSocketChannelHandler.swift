@@ -1,0 +1,263 @@
+import HoldfastCore
+import Logging
+import NIOCore
+
+/// The one channel handler of an upgraded connection: it feeds received bytes and channel events
+/// to a ``ConnectionStateMachine`` and carries out the actions it returns. It makes no protocol
+/// decision of its own.
+///
+/// Received messages go to an `AsyncSequence` whose consumer paces the reading: when it falls
+/// behind, the handler stops asking the channel to read. Writes are batched: everything written
+/// while handling one read, or during one event-loop tick, goes out with a single flush.
+public final class WebSocketChannelHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    /// The sequence of received messages, paced by its consumer.
+    public typealias Inbound = NIOAsyncSequenceProducer<
+        WebSocketMessage, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDelegate
+    >
+
+    private var machine: ConnectionStateMachine
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    private var source: Inbound.Source?
+    private var received: [WebSocketMessage] = []
+    private var isReading = false
+    private var needsFlush = false
+    private var flushScheduled = false
+    private var readPaused = false
+    private var readPending = false
+    private var closeTimeout: Scheduled<Void>?
+    private var writabilityWaiters: [EventLoopPromise<Void>] = []
+    private let closedPromise: EventLoopPromise<CloseOutcome>
+
+    /// Creates the handler for a connection upgraded on `eventLoop`.
+    /// - Parameters:
+    ///   - role: server or client.
+    ///   - configuration: limits and timeouts.
+    ///   - eventLoop: the channel's event loop; the close outcome completes there.
+    ///   - logger: where protocol failures are logged.
+    public init(role: Role, configuration: WebSocketConfiguration, eventLoop: any EventLoop, logger: Logger) {
+        self.machine = ConnectionStateMachine(role: role, configuration: configuration)
+        self.logger = logger
+        self.closedPromise = eventLoop.makePromise()
+    }
+
+    /// Succeeds with how the connection ended once TCP has closed.
+    public var closeOutcome: EventLoopFuture<CloseOutcome> { closedPromise.futureResult }
+
+    /// Makes the sequence of received messages for this handler. Call once, on the event loop,
+    /// before the handler is added to the pipeline.
+    public func makeInboundSequence(lowWatermark: Int = 2, highWatermark: Int = 32) -> Inbound {
+        let sequence = Inbound.makeSequence(
+            backPressureStrategy: .init(lowWatermark: lowWatermark, highWatermark: highWatermark),
+            finishOnDeinit: true,
+            delegate: InboundDelegate(handler: NIOLoopBound(self, eventLoop: closedPromise.futureResult.eventLoop))
+        )
+        source = sequence.source
+        return sequence.sequence
+    }
+
+    // MARK: - Channel events
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        isReading = true
+        machine.bytesReceived(unwrapInboundIn(data))
+        runActions(context: context)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        isReading = false
+        deliverReceived()
+        flushIfNeeded(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        closeTimeout?.cancel()
+        closeTimeout = nil
+        deliverReceived()
+        let outcome = machine.channelInactive()
+        source?.finish()
+        source = nil
+        for waiter in writabilityWaiters { waiter.fail(WebSocketError.connectionClosed(outcome)) }
+        writabilityWaiters.removeAll()
+        closedPromise.succeed(outcome)
+        context.fireChannelInactive()
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            let waiters = writabilityWaiters
+            writabilityWaiters.removeAll()
+            for waiter in waiters { waiter.succeed() }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("WebSocket connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        // Backpressure: while the consumer is behind, hold the read until it asks for more.
+        if readPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: - Operations from the async API (on the event loop)
+
+    /// Sends `message`. The future succeeds once the message is queued and the channel is
+    /// writable again, so a sender that awaits it never has more than the channel's write buffer
+    /// (plus this message) outstanding.
+    public func send(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
+        guard let context else { return closedPromise.futureResult.eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
+        guard machine.canSend else { return context.eventLoop.makeFailedFuture(WebSocketError.connectionClosing) }
+        var output = context.channel.allocator.buffer(capacity: message.data.readableBytes + 14)
+        let separatePayload = machine.encode(message, into: &output)
+        context.write(wrapOutboundOut(output), promise: nil)
+        if let separatePayload { context.write(wrapOutboundOut(separatePayload), promise: nil) }
+        scheduleFlush(context: context)
+        if context.channel.isWritable { return context.eventLoop.makeSucceededVoidFuture() }
+        let waiter = context.eventLoop.makePromise(of: Void.self)
+        writabilityWaiters.append(waiter)
+        return waiter.futureResult
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes).
+    public func sendPing(_ payload: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let context else { return closedPromise.futureResult.eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
+        guard payload.readableBytes <= 125 else {
+            return context.eventLoop.makeFailedFuture(WebSocketError.controlPayloadTooLong(payload.readableBytes))
+        }
+        guard let frame = machine.encodePing(payload: payload) else {
+            return context.eventLoop.makeFailedFuture(WebSocketError.connectionClosing)
+        }
+        context.write(wrapOutboundOut(frame), promise: nil)
+        scheduleFlush(context: context)
+        return context.eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// Starts the close handshake with `frame`; returns how the connection ended once TCP closed.
+    public func close(_ frame: CloseFrame) -> EventLoopFuture<CloseOutcome> {
+        guard let context else { return closedPromise.futureResult }
+        machine.closeRequested(frame)
+        runActions(context: context)
+        flushIfNeeded(context: context)
+        return closedPromise.futureResult
+    }
+
+    /// Closes the TCP connection at once, without a close handshake.
+    public func abort() {
+        context?.close(promise: nil)
+    }
+
+    // MARK: - Backpressure
+
+    fileprivate func resumeReading() {
+        readPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func deliverReceived() {
+        guard !received.isEmpty else { return }
+        let batch = received
+        received.removeAll(keepingCapacity: true)
+        guard let source else { return }
+        switch source.yield(contentsOf: batch) {
+        case .stopProducing: readPaused = true
+        case .produceMore, .dropped: break
+        }
+    }
+
+    // MARK: - Executing the state machine's actions
+
+    private func runActions(context: ChannelHandlerContext) {
+        while let action = machine.nextAction() {
+            switch action {
+            case .deliver(let message):
+                received.append(message)
+            case .write(let bytes):
+                context.write(wrapOutboundOut(bytes), promise: nil)
+                needsFlush = true
+            case .pongReceived:
+                break
+            case .shutdownOutput:
+                context.flush()
+                needsFlush = false
+                context.close(mode: .output, promise: nil)
+            case .closeConnection:
+                // Close after everything written so far has reached the socket.
+                let written = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
+                needsFlush = false
+                let channel = context.channel
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            case .scheduleCloseTimeout(let delay):
+                closeTimeout?.cancel()
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                closeTimeout = context.eventLoop.scheduleTask(in: delay) {
+                    loopBound.value.closeTimeoutFired()
+                }
+            }
+        }
+        if !isReading {
+            deliverReceived()
+        }
+    }
+
+    private func closeTimeoutFired() {
+        guard let context else { return }
+        logger.debug("close handshake timed out; closing TCP")
+        closeTimeout = nil
+        machine.closeTimeoutFired()
+        runActions(context: context)
+    }
+
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        needsFlush = true
+        guard !isReading, !flushScheduled else { return }
+        flushScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = loopBound.value
+            handler.flushScheduled = false
+            if let context = handler.context { handler.flushIfNeeded(context: context) }
+        }
+    }
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        guard needsFlush else { return }
+        needsFlush = false
+        context.flush()
+    }
+}
+
+/// Resumes reading on the event loop when the consumer of the inbound sequence wants more.
+public struct InboundDelegate: NIOAsyncSequenceProducerDelegate {
+    let handler: NIOLoopBound<WebSocketChannelHandler>
+
+    public func produceMore() {
+        let handler = self.handler
+        handler.eventLoop.execute { handler.value.resumeReading() }
+    }
+
+    public func didTerminate() {}
+}

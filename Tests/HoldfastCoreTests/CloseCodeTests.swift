@@ -1,0 +1,4 @@
+import Testing
+import HoldfastCore
+
+@Test func placeholder() { #expect(CloseCode.normalClosure.rawValue == 1000) }
