@@ -22,6 +22,9 @@ struct Connect: AsyncParsableCommand {
     @Flag(help: "Echo every received message back (until the server closes) instead of reading stdin.")
     var echo = false
 
+    @Flag(name: .customLong("no-input"), help: "Do not read stdin: print what arrives until the server closes.")
+    var noInput = false
+
     @Option(name: .customLong("max-message-size"), help: "Largest message accepted, in bytes.")
     var maxMessageSize = WebSocketConfiguration.defaultMaxMessageSize
 
@@ -47,6 +50,8 @@ struct Connect: AsyncParsableCommand {
                     for await message in webSocket.messages {
                         try? await webSocket.send(message)
                     }
+                } else if noInput {
+                    for await message in webSocket.messages { Self.show(message) }
                 } else {
                     try await interact(webSocket)
                 }
@@ -72,20 +77,22 @@ struct Connect: AsyncParsableCommand {
             }
             reader.start()
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await line in lines {
                     try await webSocket.send(text: line)
                 }
                 await webSocket.close(code: .normalClosure)
             }
-            for await message in webSocket.messages {
-                switch message.kind {
-                case .text: Terminal.say(message.text ?? "")
-                case .binary: Terminal.say("<binary \(message.data.readableBytes) bytes>")
-                }
-            }
+            for await message in webSocket.messages { Self.show(message) }
             group.cancelAll()
+        }
+    }
+
+    private static func show(_ message: WebSocketMessage) {
+        switch message.kind {
+        case .text: Terminal.say(message.text ?? "")
+        case .binary: Terminal.say("<binary \(message.data.readableBytes) bytes>")
         }
     }
 }

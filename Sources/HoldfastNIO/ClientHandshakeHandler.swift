@@ -118,21 +118,18 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
         let handler = WebSocketChannelHandler(role: .client, configuration: configuration,
                                               eventLoop: context.eventLoop, logger: logger)
         let inbound = handler.makeInboundSequence()
+        let upgraded = UpgradedConnection(
+            channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop), inbound: inbound,
+            request: UpgradeRequest(head: requestHead, remoteAddress: context.channel.remoteAddress),
+            subprotocol: subprotocol, responseHeaders: response.headers)
+        let outcome = self.outcome
         do {
-            let operations = context.pipeline.syncOperations
-            try operations.addHandler(handler, name: "holdfast.websocket")
-            operations.removeHandler(name: "holdfast.http-encoder", promise: nil)
-            operations.removeHandler(context: context, promise: nil)
-            // Bytes that followed the 101 response are forwarded to the WebSocket handler.
-            operations.removeHandler(name: "holdfast.http-decoder", promise: nil)
+            try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in
+                outcome.succeed(upgraded)
+            }
         } catch {
             outcome.fail(error)
             context.close(promise: nil)
-            return
         }
-        outcome.succeed(UpgradedConnection(
-            channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop), inbound: inbound,
-            request: UpgradeRequest(head: requestHead, remoteAddress: context.channel.remoteAddress),
-            subprotocol: subprotocol, responseHeaders: response.headers))
     }
 }

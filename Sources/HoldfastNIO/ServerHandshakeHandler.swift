@@ -146,22 +146,19 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let handler = WebSocketChannelHandler(role: .server, configuration: settings.configuration,
                                               eventLoop: context.eventLoop, logger: settings.logger)
         let inbound = handler.makeInboundSequence()
+        let upgraded = UpgradedConnection(
+            channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
+            inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers)
+        let outcome = self.outcome
         do {
-            let operations = context.pipeline.syncOperations
-            try operations.addHandler(handler, name: "holdfast.websocket")
-            operations.removeHandler(name: "holdfast.http-encoder", promise: nil)
-            // Removing the decoder forwards any bytes that followed the request to the WebSocket handler.
-            operations.removeHandler(context: context, promise: nil)
-            operations.removeHandler(name: "holdfast.http-decoder", promise: nil)
+            try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in
+                outcome.succeed(.upgraded(upgraded))
+            }
         } catch {
             settings.logger.error("could not install the WebSocket handler", metadata: ["error": "\(error)"])
             outcome.succeed(.notUpgraded)
             context.close(promise: nil)
-            return
         }
-        outcome.succeed(.upgraded(UpgradedConnection(
-            channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
-            inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers)))
     }
 
     private func respond(status: HTTPResponseStatus, reason: String, headers: HTTPHeaders,

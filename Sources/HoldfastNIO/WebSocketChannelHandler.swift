@@ -24,6 +24,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var source: Inbound.Source?
     private var received: [WebSocketMessage] = []
+    /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
+    /// written while a write would still pass through them.
+    private var bytesBeforeActivation: [ByteBuffer]? = []
     private var isReading = false
     private var needsFlush = false
     private var flushScheduled = false
@@ -71,9 +74,24 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard bytesBeforeActivation == nil else {
+            bytesBeforeActivation?.append(unwrapInboundIn(data))
+            return
+        }
         isReading = true
         machine.bytesReceived(unwrapInboundIn(data))
         runActions(context: context)
+    }
+
+    /// Starts processing: call once the handshake's HTTP handlers are gone from the pipeline.
+    /// Bytes that arrived with the handshake's last packet are processed now.
+    public func activate() {
+        guard let early = bytesBeforeActivation else { return }
+        bytesBeforeActivation = nil
+        guard let context else { return }
+        for bytes in early { machine.bytesReceived(bytes) }
+        runActions(context: context)
+        flushIfNeeded(context: context)
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -260,4 +278,21 @@ public struct InboundDelegate: NIOAsyncSequenceProducerDelegate {
     }
 
     public func didTerminate() {}
+}
+
+extension WebSocketChannelHandler {
+    /// Puts `handler` in place of the handshake's HTTP handlers: `context` is the handshake
+    /// handler's. The HTTP decoder forwards the bytes that followed the handshake as it leaves;
+    /// the returned future completes once it has left and `handler` is active.
+    static func replaceHTTPHandlers(in context: ChannelHandlerContext,
+                                    with handler: WebSocketChannelHandler) throws -> EventLoopFuture<Void> {
+        let operations = context.pipeline.syncOperations
+        try operations.addHandler(handler, name: "holdfast.websocket")
+        operations.removeHandler(name: "holdfast.http-encoder", promise: nil)
+        operations.removeHandler(context: context, promise: nil)
+        let decoderRemoved = context.eventLoop.makePromise(of: Void.self)
+        operations.removeHandler(name: "holdfast.http-decoder", promise: decoderRemoved)
+        let loopBound = NIOLoopBound(handler, eventLoop: context.eventLoop)
+        return decoderRemoved.futureResult.always { _ in loopBound.value.activate() }
+    }
 }
