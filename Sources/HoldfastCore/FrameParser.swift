@@ -174,25 +174,11 @@ public struct FrameParser: Sendable {
 
     private mutating func readPayload(_ header: Header, from input: inout ByteBuffer) -> Frame? {
         let length = header.payloadLength
-        if input.readableBytes >= length {
-            let payload: ByteBuffer
-            if let key = header.maskingKey {
-                payload = copy(length, from: &input, into: allocator.buffer(capacity: length), key: key, phase: 0).0
-            } else {
-                payload = input.readSlice(length: length) ?? ByteBuffer()
-            }
-            return frame(header, payload)
+        if input.readableBytes >= length, header.maskingKey == nil {
+            return frame(header, input.readSlice(length: length) ?? ByteBuffer())
         }
-        let destination = allocator.buffer(capacity: length)
-        var phase = 0
-        var payload = destination
-        if input.readableBytes > 0, let key = header.maskingKey {
-            (payload, phase) = copy(input.readableBytes, from: &input, into: destination, key: key, phase: 0)
-        } else {
-            payload.writeBuffer(&input)
-        }
-        state = .awaitingPayload(header, payload: payload, maskPhase: phase)
-        return nil
+        var payload = allocator.buffer(capacity: length)
+        return continuePayload(header, payload: &payload, phase: 0, from: &input)
     }
 
     private mutating func continuePayload(_ header: Header, payload: inout ByteBuffer, phase: Int,
@@ -200,7 +186,7 @@ public struct FrameParser: Sendable {
         let wanted = min(header.payloadLength - payload.readableBytes, input.readableBytes)
         var phase = phase
         if let key = header.maskingKey {
-            (payload, phase) = copy(wanted, from: &input, into: payload, key: key, phase: phase)
+            phase = copy(wanted, from: &input, into: &payload, key: key, phase: phase)
         } else if var chunk = input.readSlice(length: wanted) {
             payload.writeBuffer(&chunk)
         }
@@ -212,9 +198,9 @@ public struct FrameParser: Sendable {
     }
 
     /// Moves `count` bytes from `input` to the end of `destination`, unmasking as it copies.
-    private func copy(_ count: Int, from input: inout ByteBuffer, into destination: ByteBuffer, key: MaskingKey,
-                      phase: Int) -> (ByteBuffer, Int) {
-        var destination = destination
+    /// Returns the mask phase for the byte after the last.
+    private func copy(_ count: Int, from input: inout ByteBuffer, into destination: inout ByteBuffer,
+                      key: MaskingKey, phase: Int) -> Int {
         var nextPhase = phase
         input.withUnsafeReadableBytes { source in
             guard let sourceBase = source.baseAddress else { return }
@@ -225,7 +211,7 @@ public struct FrameParser: Sendable {
             }
         }
         input.moveReaderIndex(forwardBy: count)
-        return (destination, nextPhase)
+        return nextPhase
     }
 
     private func frame(_ header: Header, _ payload: ByteBuffer) -> Frame {
