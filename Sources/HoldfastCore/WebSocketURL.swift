@@ -56,10 +56,17 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
             } else {
                 host = String(authority)
             }
+            // RFC 3986 §3.2.2: an IPv6 address is only valid in brackets; "ws://::1" is not a host and port.
+            guard !host.contains(":") else {
+                throw ParseError(reason: "an IPv6 address must be in brackets in '\(string)'")
+            }
         }
         guard !host.isEmpty else { throw ParseError(reason: "'\(string)' has no host") }
         if let portText {
-            guard let port = Int(portText), (1...65535).contains(port) else {
+            // RFC 3986 §3.2.3: a port is digits only, so "+80" is refused although Int("+80") is 80.
+            guard portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(portText),
+                  (1...65535).contains(port)
+            else {
                 throw ParseError(reason: "'\(portText)' is not a port number (1-65535)")
             }
             self.port = port
