@@ -229,9 +229,12 @@ public struct ConnectionStateMachine {
             message = current
             return nil
         case .ping:
-            // RFC 6455 §5.5.2: answer with a pong carrying the same payload, unless closing.
-            guard canSend else { return nil }
-            return .write(encodeControl(.pong, payload: frame.payload))
+            // RFC 6455 §5.5.2: answer with a pong carrying the same payload "unless it already received
+            // a Close frame" — so also after sending ours, which §5.5.1 stops only data frames after.
+            switch state {
+            case .open, .closeSent: return .write(encodeControl(.pong, payload: frame.payload))
+            case .failed, .closeExchanged, .closed: return nil
+            }
         case .pong:
             return .pongReceived(frame.payload)
         case .connectionClose:

@@ -147,6 +147,27 @@ struct ConnectionStateMachineDataTests {
         #expect(stream.flatMap { receive([$0], &bytewise) } == expected)
     }
 
+    @Test("a client reassembles the same fragmented message at every split point")
+    func clientFragmentedTextEverySplitPoint() {
+        let message = "ß€𝄞 κόσμε"
+        let utf8 = Array(message.utf8)
+        let stream = fromServer(fin: false, .text, Array(utf8[..<1]))
+            + fromServer(fin: false, .continuation, Array(utf8[1..<4]))
+            + fromServer(.pong, [5])
+            + fromServer(fin: false, .continuation, Array(utf8[4..<7]))
+            + fromServer(.continuation, Array(utf8[7...]))
+        let expected: [Action] = [.pongReceived(ByteBuffer(bytes: [5])), text(message)]
+        var failedSplits: [Int] = []
+        for split in 0...stream.count {
+            var (machine, _) = clientMachine()
+            let actions = receive(Array(stream[..<split]), &machine) + receive(Array(stream[split...]), &machine)
+            if actions != expected { failedSplits.append(split) }
+        }
+        #expect(failedSplits.isEmpty)
+        var (bytewise, _) = clientMachine()
+        #expect(stream.flatMap { receive([$0], &bytewise) } == expected)
+    }
+
     @Test("Autobahn 9.3-style: a message of 65,537 fragments of 64 bytes is delivered whole")
     func manyFragments() {
         let fragmentSize = 64
@@ -206,6 +227,27 @@ struct ConnectionStateMachinePingTests {
         let second = receive(fromServer(.ping, [1, 2, 3]), &machine)
         try #require(second.count == 1)
         #expect(unmaskClientWrite(second[0], twin: &twin)?.payload == [1, 2, 3])
+    }
+
+    @Test("§5.5.2: a ping that arrives after our close frame, before the peer's, is still answered")
+    func pingDuringCloseSent() throws {
+        var machine = ConnectionStateMachine(role: .server)
+        machine.closeRequested(CloseFrame(code: .goingAway))
+        _ = drain(&machine)
+        #expect(receive(fromClient(.ping, [1, 2]), &machine) == [serverWrite(.pong, [1, 2])])
+        #expect(receive(fromClient(.connectionClose, closeBody(1001)) + fromClient(.ping, [3]), &machine)
+                == [.closeConnection])
+
+        var (client, twin) = clientMachine()
+        client.closeRequested(CloseFrame(code: .normalClosure))
+        let closeActions = drain(&client)
+        try #require(closeActions.count == 2)
+        _ = unmaskClientWrite(closeActions[0], twin: &twin)
+        let actions = receive(fromServer(.ping, [4]), &client)
+        try #require(actions.count == 1)
+        let pong = try #require(unmaskClientWrite(actions[0], twin: &twin))
+        #expect(pong.firstByte == 0x8A)
+        #expect(pong.payload == [4])
     }
 
     @Test("a pong is reported with its payload")
