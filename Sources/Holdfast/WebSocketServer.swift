@@ -131,8 +131,7 @@ public final class WebSocketServer: Sendable {
         let supported = configuration.subprotocols
         guard !supported.isEmpty else { return nil }
         return { request in
-            .accept(subprotocol: ServerHandshake.negotiateSubprotocol(offered: request.offeredSubprotocols,
-                                                                      supported: supported))
+            .accept(subprotocol: supported.first(where: request.offeredSubprotocols.contains))
         }
     }
 
