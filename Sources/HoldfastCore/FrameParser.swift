@@ -156,10 +156,11 @@ public struct FrameParser: Sendable {
             payloadLength = shortLength
         }
         if !opcode.isControl {
-            // Limits are enforced on the declared length, before a byte of payload is buffered.
-            if payloadLength > maxFrameSize { throw .frameTooBig(limit: maxFrameSize) }
+            // Limits are enforced on the declared length, before a byte of payload is buffered. The
+            // message limit is named first: when both bind, it is the one the user set.
             let previous = opcode == .continuation ? messageBytesSoFar : 0
             if payloadLength > maxMessageSize - previous { throw .messageTooBig(limit: maxMessageSize) }
+            if payloadLength > maxFrameSize { throw .frameTooBig(limit: maxFrameSize) }
         }
         var maskingKey: MaskingKey?
         if masked {

@@ -3,7 +3,7 @@ import NIOCore
 /// The 32-bit key a client masks each frame with (RFC 6455 §5.3).
 ///
 /// Masking XORs byte `i` of the payload with byte `i % 4` of the key. Holdfast does it eight bytes
-/// at a time with a 64-bit repetition of the key (and sixteen at a time with SIMD), never byte by
+/// at a time with a 64-bit repetition of the key (thirty-two at a time in the main loop), never byte by
 /// byte with a modulo.
 public struct MaskingKey: Sendable, Hashable {
     /// The four key bytes in wire order.
@@ -64,19 +64,28 @@ public struct MaskingKey: Sendable, Hashable {
 
     /// XORs `count` bytes from `source` into `destination` (which may be the same memory) with this
     /// key, starting at key byte `phase`. Returns the phase for the byte after the last.
+    ///
+    /// The main loop handles 32 bytes as four 64-bit words, which the optimizer turns into vector
+    /// instructions (measured faster than explicit `SIMD16` in release builds, and over ten times
+    /// faster in debug builds).
     @inlinable
     @discardableResult
     public func apply(from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer, count: Int,
                       phase: Int = 0) -> Int {
         let word = repeatedWord(phase: phase)
-        let vector = Self.vector(from: word)
         var index = 0
-        while index &+ 16 <= count {
-            let chunk = source.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self)
-            destination.storeBytes(of: chunk ^ vector, toByteOffset: index, as: SIMD16<UInt8>.self)
-            index &+= 16
+        while index &+ 32 <= count {
+            let first = source.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let second = source.loadUnaligned(fromByteOffset: index &+ 8, as: UInt64.self)
+            let third = source.loadUnaligned(fromByteOffset: index &+ 16, as: UInt64.self)
+            let fourth = source.loadUnaligned(fromByteOffset: index &+ 24, as: UInt64.self)
+            destination.storeBytes(of: first ^ word, toByteOffset: index, as: UInt64.self)
+            destination.storeBytes(of: second ^ word, toByteOffset: index &+ 8, as: UInt64.self)
+            destination.storeBytes(of: third ^ word, toByteOffset: index &+ 16, as: UInt64.self)
+            destination.storeBytes(of: fourth ^ word, toByteOffset: index &+ 24, as: UInt64.self)
+            index &+= 32
         }
-        if index &+ 8 <= count {
+        while index &+ 8 <= count {
             let chunk = source.loadUnaligned(fromByteOffset: index, as: UInt64.self)
             destination.storeBytes(of: chunk ^ word, toByteOffset: index, as: UInt64.self)
             index &+= 8
@@ -87,17 +96,6 @@ public struct MaskingKey: Sendable, Hashable {
             index &+= 1
         }
         return (phase &+ count) & 3
-    }
-
-    @inlinable
-    static func vector(from word: UInt64) -> SIMD16<UInt8> {
-        var vector = SIMD16<UInt8>()
-        withUnsafeBytes(of: word) { raw in
-            for offset in 0..<16 {
-                vector[offset] = raw[offset & 7]
-            }
-        }
-        return vector
     }
 
     /// Masks or unmasks `buffer`'s readable bytes in place, starting at key byte `phase`.

@@ -612,7 +612,7 @@ struct ConnectionStateMachineLimitTests {
     func frameLimitDefaultsToMessageLimit() {
         var machine = ConnectionStateMachine(role: .server, configuration: .init(maxMessageSize: 100))
         #expect(receive(Array(fromClient(.text, WireFrame.pattern(101))[..<8]), &machine)
-                == [serverWrite(.connectionClose, closeBody(1009, "frame exceeds limit of 100 bytes")),
+                == [serverWrite(.connectionClose, closeBody(1009, "message exceeds limit of 100 bytes")),
                     .shutdownOutput, .scheduleCloseTimeout(tenSeconds)])
     }
 }

@@ -283,7 +283,7 @@ struct FrameParserProtocolErrorTests {
 struct FrameParserLimitTests {
     @Test("a header declaring 2^62 bytes is refused before any payload arrives")
     func hugeDeclaredLength() throws {
-        let expected = WebSocketProtocolError(code: .messageTooBig, reason: "frame exceeds limit of 1048576 bytes")
+        let expected = WebSocketProtocolError(code: .messageTooBig, reason: "message exceeds limit of 1048576 bytes")
         // 2^62 in the 64-bit length, then the masking key; no payload at all.
         let header: [UInt8] = [0x82, 0x80 | 127, 0x40, 0, 0, 0, 0, 0, 0, 0] + key
         #expect(parseError(header, role: .server) == expected)

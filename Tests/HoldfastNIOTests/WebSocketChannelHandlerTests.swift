@@ -32,13 +32,13 @@ struct WebSocketChannelHandlerTests {
         let header = Array(maskedFrame(opcode: 0x2, payload: [], declaredLength: 1 << 62))
         try server.receive(header)
         #expect(try server.written() == serverFrame(opcode: 0x8,
-                                                    payload: closePayload(1009, "frame exceeds limit of 1048576 bytes")))
+                                                    payload: closePayload(1009, "message exceeds limit of 1048576 bytes")))
         // The server shuts its output down after the close frame (EmbeddedChannel models an output
         // shutdown as a full close); on a socket it then reads until the peer's EOF or the timeout.
         #expect(!server.channel.isActive)
         let outcome = try upgraded.handler.value.closeOutcome.wait()
         #expect(outcome.code == .messageTooBig)
-        #expect(outcome.reason == "frame exceeds limit of 1048576 bytes")
+        #expect(outcome.reason == "message exceeds limit of 1048576 bytes")
     }
 
     @Test func protocolErrorIsClosedWith1002AndLaterBytesAreIgnored() throws {
