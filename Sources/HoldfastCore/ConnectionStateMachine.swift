@@ -84,9 +84,13 @@ public struct ConnectionStateMachine {
     }
 
     /// The application (or a shutting-down server) closes the connection with `frame`.
-    /// Ignored unless the connection is open. Drain ``nextAction()`` afterwards.
+    /// Ignored unless the connection is open. A code that may not appear on the wire (1004–1006,
+    /// 1015, unassigned or out of range) is left out: the close frame goes with an empty body.
+    /// Drain ``nextAction()`` afterwards.
     public mutating func closeRequested(_ frame: CloseFrame) {
         guard case .open = state else { return }
+        var frame = frame
+        if let code = frame.code, !code.isAllowedOnWire { frame = CloseFrame(code: nil) }
         state = .closeSent(frame)
         pending.append(.write(encodeControl(.connectionClose, payload: frame.encoded())))
         pending.append(.scheduleCloseTimeout(configuration.closeTimeout))

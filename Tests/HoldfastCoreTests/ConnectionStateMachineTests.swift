@@ -647,3 +647,14 @@ struct ConnectionStateMachineSendingTests {
         #expect(frame.payload == [1, 2, 3, 4, 5])
     }
 }
+
+@Suite("ConnectionStateMachine — codes an application may not send")
+struct ConnectionStateMachineUnsendableCodeTests {
+    @Test("a close requested with a code that may not go on the wire is sent without a body",
+          arguments: [UInt16(1005), 1006, 1015, 2000, 999])
+    func unsendableCodeIsLeftOut(code: UInt16) {
+        var machine = ConnectionStateMachine(role: .server)
+        machine.closeRequested(CloseFrame(code: CloseCode(code), reason: "nope"))
+        #expect(machine.nextAction() == .write(ByteBuffer(bytes: [0x88, 0x00])))
+    }
+}
