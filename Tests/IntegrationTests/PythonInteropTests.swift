@@ -27,8 +27,7 @@ struct PythonInteropTests {
     }
 
     static func hex(_ bytes: [UInt8]) -> JSON {
-        .string(bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-            .joined())
+        .string(bytes.map { ($0 < 0x10 ? "0" : "") + String($0, radix: 16) }.joined())
     }
 
     /// A close report of peer.py for a frame.

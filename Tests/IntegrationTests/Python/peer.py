@@ -28,7 +28,9 @@ Data over 4096 bytes is not echoed in "data"; "pattern" tells whether it equals 
 
 import asyncio
 import json
+import signal
 import sys
+import threading
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
@@ -71,11 +73,27 @@ def message_report(message):
     return report
 
 
-async def read_command():
-    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    if not line:
-        return None
-    return json.loads(line)
+class Commands:
+    """The commands read from stdin by a daemon thread; None once stdin ends.
+
+    A daemon thread, not an executor, so that a pending read never keeps the process alive: when
+    the test process goes away its end of the pipe closes, and this peer ends too.
+    """
+
+    def __init__(self):
+        self.queue = asyncio.Queue()
+        self.ended = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read, args=(loop,), daemon=True).start()
+
+    def _read(self, loop):
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(self.queue.put_nowait, json.loads(line))
+        loop.call_soon_threadsafe(self.queue.put_nowait, None)
+        loop.call_soon_threadsafe(self.ended.set)
+
+    async def next(self):
+        return await self.queue.get()
 
 
 async def send(ws, command):
@@ -121,10 +139,10 @@ async def execute(ws, command):
     raise ValueError(f"unknown op {op!r}")
 
 
-async def command_loop(ws):
+async def command_loop(ws, commands):
     """Runs commands until stdin ends or a 'return' command; returns the pending command."""
     while True:
-        command = await read_command()
+        command = await commands.next()
         if command is None or command["op"] == "return":
             return command
         try:
@@ -137,10 +155,11 @@ async def run_client(url, subprotocols):
     async with connect(url, subprotocols=subprotocols or None, max_size=MAX_SIZE,
                        open_timeout=10, close_timeout=10, ping_interval=None) as ws:
         emit({"event": "open", "subprotocol": ws.subprotocol})
-        await command_loop(ws)
+        await command_loop(ws, Commands())
 
 
 async def run_server(subprotocols):
+    commands = Commands()
     done = asyncio.get_running_loop().create_future()
 
     async def handler(ws):
@@ -148,7 +167,7 @@ async def run_server(subprotocols):
         emit({"event": "open", "subprotocol": ws.subprotocol, "path": request.path,
               "headers": {name.lower(): value for name, value in request.headers.raw_items()}})
         try:
-            if await command_loop(ws) is not None:
+            if await command_loop(ws, commands) is not None:
                 # 'return': the handler ends here, and websockets closes the connection with 1000.
                 emit({"returned": True})
         finally:
@@ -158,13 +177,20 @@ async def run_server(subprotocols):
     async with serve(handler, "127.0.0.1", 0, subprotocols=subprotocols or None, max_size=MAX_SIZE,
                      close_timeout=10, ping_interval=None) as server:
         emit({"event": "listening", "port": server.sockets[0].getsockname()[1]})
-        ws = await done
+        # stdin ending before any client came means the test is gone: stop.
+        ended = asyncio.ensure_future(commands.ended.wait())
+        await asyncio.wait([done, ended], return_when=asyncio.FIRST_COMPLETED)
+        if not done.done():
+            return
+        ws = done.result()
         # Leaving `serve` would close a connection still open with 1001: let websockets finish
         # the close it starts when the handler returns first.
         await ws.wait_closed()
 
 
 def main():
+    # A child inherits its parent's blocked signals: unblock them so that SIGTERM and SIGINT work.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     mode = sys.argv[1]
     if mode == "client":
         asyncio.run(run_client(sys.argv[2], sys.argv[3:]))

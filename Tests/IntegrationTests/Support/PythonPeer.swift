@@ -175,11 +175,6 @@ final class PythonPeer {
         return try await next("the answer to \(command)")
     }
 
-    /// Sends one command without waiting for an answer.
-    func tell(_ command: JSON) throws {
-        try stdin.write(contentsOf: Data((command.serialized + "\n").utf8))
-    }
-
     /// Kills the process by its PID and reaps it.
     private func kill() {
         if process.isRunning {
