@@ -17,8 +17,18 @@ public final class WebSocket: Sendable {
     public let subprotocol: String?
     /// The headers of the server's `101 Switching Protocols` response.
     public let responseHeaders: HTTPHeaders
-    /// The messages received, in order. Iterate it once.
+    /// The messages received, in order. Iterate it, or ``fragments``, once.
+    ///
+    /// With ``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)`` the fragments of each
+    /// message are joined here in memory; use ``fragments`` to keep memory flat.
     public let messages: WebSocketMessages
+    /// The received data as fragments, in order: each whole message as one final fragment, or
+    /// in ``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)`` each frame's payload
+    /// as it arrives. Iterate it, or ``messages``, once.
+    public let fragments: WebSocketFragments
+    /// The limits the peer announced in the handshake (a Holdfast server does); messages are
+    /// fragmented to fit its frame limit, and one over its message limit is refused unsent.
+    public let peerLimits: AnnouncedLimits
 
     private let handler: NIOLoopBound<WebSocketChannelHandler>
     private let channel: any Channel
@@ -28,6 +38,8 @@ public final class WebSocket: Sendable {
         self.subprotocol = upgraded.subprotocol
         self.responseHeaders = upgraded.responseHeaders
         self.messages = WebSocketMessages(upgraded.inbound)
+        self.fragments = WebSocketFragments(upgraded.inbound)
+        self.peerLimits = upgraded.peerLimits
         self.handler = upgraded.handler
         self.channel = upgraded.channel
     }
@@ -35,10 +47,41 @@ public final class WebSocket: Sendable {
     /// The address of the peer.
     public var remoteAddress: SocketAddress? { channel.remoteAddress }
 
-    /// Sends a message. Suspends while the socket cannot take more.
-    /// - Throws: ``WebSocketError/connectionClosing`` once a close frame was sent or received.
+    /// Sends a message, as fragments when it is longer than the fragment size or the peer's
+    /// announced frame limit. Suspends while the socket cannot take more.
+    /// - Throws: ``WebSocketError/connectionClosing`` once a close frame was sent or received;
+    ///   a ``WebSocketError/messageTooBig(size:limit:reason:)`` when the message exceeds the
+    ///   peer's announced limit or the peer closed with 1009 — chunk the payload and retry.
     public func send(_ message: WebSocketMessage) async throws {
         try await onEventLoop { $0.send(message) }.get()
+    }
+
+    /// Sends one message whose data comes from `chunks`, each chunk as a fragment as soon as it
+    /// is produced, so the whole message is never in memory. Suspends while the socket cannot
+    /// take more; other messages sent meanwhile wait for its end.
+    /// - Throws: what sending throws; if `chunks` throws, the message cannot be completed, so
+    ///   the connection is closed with 1011 and ``WebSocketError/incompleteStream`` is thrown.
+    public func send<Chunks: AsyncSequence>(_ kind: WebSocketMessage.Kind, chunks: Chunks) async throws
+    where Chunks.Element == ByteBuffer {
+        var iterator = chunks.makeAsyncIterator()
+        guard var chunk = try await iterator.next() else {
+            try await onEventLoop { $0.sendFragment(ByteBuffer(), of: kind, isFinal: true) }.get()
+            return
+        }
+        while true {
+            let next: ByteBuffer?
+            do {
+                next = try await iterator.next()
+            } catch {
+                await close(code: .internalError, reason: "message source failed")
+                throw WebSocketError.incompleteStream
+            }
+            let piece = chunk
+            let isFinal = next == nil
+            try await onEventLoop { $0.sendFragment(piece, of: kind, isFinal: isFinal) }.get()
+            guard let next else { return }
+            chunk = next
+        }
     }
 
     /// Sends a text message.
@@ -95,7 +138,7 @@ public final class WebSocket: Sendable {
     }
 }
 
-/// The messages a ``WebSocket`` receives, as an `AsyncSequence` that ends when the connection
+/// The messages received by a ``WebSocket``, as an `AsyncSequence` that ends when the connection
 /// closes. It can be iterated once.
 public struct WebSocketMessages: AsyncSequence, Sendable {
     public typealias Element = WebSocketMessage
@@ -116,7 +159,54 @@ public struct WebSocketMessages: AsyncSequence, Sendable {
         var base: WebSocketChannelHandler.Inbound.AsyncIterator
 
         public mutating func next() async -> WebSocketMessage? {
-            await base.next()
+            var joined: WebSocketMessage?
+            while let element = await base.next() {
+                switch element {
+                case .message(let message):
+                    return message
+                case .fragment(var fragment):
+                    if fragment.isFirst {
+                        joined = WebSocketMessage(kind: fragment.kind, data: fragment.data)
+                    } else {
+                        joined?.data.writeBuffer(&fragment.data)
+                    }
+                    if fragment.isFinal, let joined { return joined }
+                }
+            }
+            return nil
+        }
+    }
+}
+
+/// The data received by a ``WebSocket`` as fragments, as an `AsyncSequence` that ends when the
+/// connection closes. It can be iterated once.
+public struct WebSocketFragments: AsyncSequence, Sendable {
+    public typealias Element = WebSocketFragment
+    public typealias Failure = Never
+
+    private let inbound: WebSocketChannelHandler.Inbound
+
+    init(_ inbound: WebSocketChannelHandler.Inbound) {
+        self.inbound = inbound
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: inbound.makeAsyncIterator())
+    }
+
+    /// Iterates the received fragments.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: WebSocketChannelHandler.Inbound.AsyncIterator
+
+        public mutating func next() async -> WebSocketFragment? {
+            switch await base.next() {
+            case .message(let message)?:
+                return WebSocketFragment(kind: message.kind, data: message.data, isFirst: true, isFinal: true)
+            case .fragment(let fragment)?:
+                return fragment
+            case nil:
+                return nil
+            }
         }
     }
 }

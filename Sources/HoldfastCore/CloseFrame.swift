@@ -23,6 +23,17 @@ public struct CloseFrame: Sendable, Hashable, CustomStringConvertible {
         reason.isEmpty ? "\(effectiveCode)" : "\(effectiveCode): \(reason)"
     }
 
+    /// The byte limit a 1009 close names in its reason, as in Holdfast's
+    /// `message exceeds limit of 1048576 bytes`: the first number followed by ` bytes`.
+    public var namedLimit: Int? {
+        guard code == .messageTooBig else { return nil }
+        let words = reason.split(separator: " ")
+        for (index, word) in words.enumerated() where index + 1 < words.count {
+            if let value = Int(word), value > 0, words[index + 1].hasPrefix("byte") { return value }
+        }
+        return nil
+    }
+
     /// Cuts `reason` to at most 123 UTF-8 bytes without splitting a scalar.
     public static func truncatedReason(_ reason: String) -> String {
         let utf8 = reason.utf8

@@ -11,6 +11,8 @@ public struct ConnectionStateMachine {
     public enum Action: Sendable, Hashable {
         /// Hand a complete message to the application.
         case deliver(WebSocketMessage)
+        /// Hand a fragment to the application (``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)``).
+        case deliverFragment(WebSocketFragment)
         /// Write these bytes (a pong or a close frame); flush at the end of the current batch.
         case write(ByteBuffer)
         /// A pong arrived with this payload (keepalive bookkeeping).
@@ -39,7 +41,10 @@ public struct ConnectionStateMachine {
 
     private struct MessageInProgress {
         var kind: WebSocketMessage.Kind
+        /// The reassembled data; stays empty when fragments are delivered as they arrive.
         var data: ByteBuffer
+        /// Payload bytes received so far, counted against the message limit.
+        var receivedBytes: Int
     }
 
     /// Which end this machine is.
@@ -56,6 +61,9 @@ public struct ConnectionStateMachine {
     /// Bytes of the frame now arriving that were validated as UTF-8 before the frame completed.
     private var validatedBytesOfPartialFrame = 0
     private var randomSource: any RandomNumberGenerator
+    /// The kind of the fragmented message being sent, between its first and its final fragment.
+    private var outboundMessageKind: WebSocketMessage.Kind?
+    private let deliversFragments: Bool
 
     /// Creates the machine for one upgraded connection.
     /// - Parameters:
@@ -67,8 +75,13 @@ public struct ConnectionStateMachine {
         self.role = role
         self.configuration = configuration
         self.parser = FrameParser(role: role, maxFrameSize: configuration.effectiveMaxFrameSize,
-                                  maxMessageSize: configuration.maxMessageSize)
+                                  maxMessageSize: configuration.effectiveMaxMessageSize)
         self.randomSource = randomSource
+        if case .fragments = configuration.receiveMode {
+            self.deliversFragments = true
+        } else {
+            self.deliversFragments = false
+        }
     }
 
     // MARK: - Events
@@ -130,6 +143,26 @@ public struct ConnectionStateMachine {
         return false
     }
 
+    /// Received bytes held in memory: unparsed input, the incomplete frame, and the message being
+    /// reassembled. Bounded by the limits, whatever the peer declares.
+    public var bufferedBytes: Int {
+        inbound.readableBytes + (parser.payloadInProgress?.received.readableBytes ?? 0)
+            + (message?.data.readableBytes ?? 0)
+    }
+
+    /// The close frame the peer sent, once it has.
+    public var receivedCloseFrame: CloseFrame? {
+        switch state {
+        case .closeExchanged(_, let received): return received
+        case .closed(let outcome): return outcome.received
+        case .open, .closeSent, .failed: return nil
+        }
+    }
+
+    /// Whether a message sent fragment by fragment is between its first and final fragment; no
+    /// other message may start until it ends (RFC 6455 §5.4).
+    public var isSendingFragmentedMessage: Bool { outboundMessageKind != nil }
+
     /// Whether the connection has fully ended.
     public var isClosed: Bool {
         if case .closed = state { return true }
@@ -152,7 +185,7 @@ public struct ConnectionStateMachine {
             }
             let frame: Frame?
             do {
-                frame = try parser.nextFrame(from: &inbound, messageBytesSoFar: message?.data.readableBytes ?? 0)
+                frame = try parser.nextFrame(from: &inbound, messageBytesSoFar: message?.receivedBytes ?? 0)
             } catch {
                 fail(error)
                 return pending.popFirst()
@@ -169,27 +202,67 @@ public struct ConnectionStateMachine {
 
     // MARK: - Sending
 
-    /// Appends the frame for `message` to `output` and returns its payload when that should be
-    /// written as a separate buffer: a server's large payload goes out as it is, without a copy.
-    /// Returns `nil` from `canSend == false` callers' point of view only through ``canSend``.
+    /// Encodes `message` as one frame, or as frames of at most `fragmentSize` bytes, handing each
+    /// buffer to write to `write` in order. A server's large payload is handed over as it is,
+    /// after its header, so that it is never copied.
     ///
-    /// - Precondition: ``canSend``.
-    public mutating func encode(_ message: WebSocketMessage, into output: inout ByteBuffer) -> ByteBuffer? {
+    /// - Precondition: ``canSend`` and not ``isSendingFragmentedMessage``.
+    public mutating func encode(_ message: WebSocketMessage, fragmentSize: Int? = nil,
+                                write: (ByteBuffer) -> Void) {
         precondition(canSend, "a message was encoded after the close handshake began")
-        let length = message.data.readableBytes
+        precondition(outboundMessageKind == nil, "a message was encoded inside a fragmented message")
+        encodeFrames(opcode: message.opcode, data: message.data, isFinal: true, fragmentSize: fragmentSize,
+                     write: write)
+    }
+
+    /// Encodes the next fragment of a message sent piece by piece: the first call starts a
+    /// message of `kind`, later ones continue it, and the one with `isFinal` ends it. A piece
+    /// longer than `fragmentSize` is split further.
+    ///
+    /// - Precondition: ``canSend``, and `kind` is the kind of the message in progress, if any.
+    public mutating func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
+                                        fragmentSize: Int? = nil, write: (ByteBuffer) -> Void) {
+        precondition(canSend, "a fragment was encoded after the close handshake began")
+        precondition(outboundMessageKind == nil || outboundMessageKind == kind, "fragments of two messages interleaved")
+        let opcode: Opcode = outboundMessageKind == nil ? (kind == .text ? .text : .binary) : .continuation
+        outboundMessageKind = isFinal ? nil : kind
+        encodeFrames(opcode: opcode, data: data, isFinal: isFinal, fragmentSize: fragmentSize, write: write)
+    }
+
+    private mutating func encodeFrames(opcode: Opcode, data: ByteBuffer, isFinal: Bool, fragmentSize: Int?,
+                                       write: (ByteBuffer) -> Void) {
+        let size = max(1, fragmentSize ?? Int.max)
+        var remaining = data
+        var opcode = opcode
+        repeat {
+            let payload = remaining.readSlice(length: min(size, remaining.readableBytes)) ?? ByteBuffer()
+            encodeFrame(opcode: opcode, payload: payload, fin: isFinal && remaining.readableBytes == 0, write: write)
+            opcode = .continuation
+        } while remaining.readableBytes > 0
+    }
+
+    private mutating func encodeFrame(opcode: Opcode, payload: ByteBuffer, fin: Bool, write: (ByteBuffer) -> Void) {
+        let length = payload.readableBytes
         switch role {
         case .client:
-            let frame = Frame(opcode: message.opcode, payload: message.data)
-            FrameSerializer.write(frame, maskingKey: MaskingKey.random(using: &randomSource), into: &output)
-            return nil
+            var buffer = ByteBuffer()
+            FrameSerializer.write(Frame(fin: fin, opcode: opcode, payload: payload),
+                                  maskingKey: MaskingKey.random(using: &randomSource), into: &buffer)
+            write(buffer)
         case .server:
-            FrameSerializer.writeHeader(fin: true, opcode: message.opcode, payloadLength: length, maskingKey: nil,
-                                        into: &output)
-            if length <= Self.coalescingLimit {
-                output.writeImmutableBuffer(message.data)
-                return nil
+            let coalesce = length <= Self.coalescingLimit
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(FrameSerializer.headerLength(payloadLength: length, masked: false)
+                                   + (coalesce ? length : 0))
+            FrameSerializer.writeHeader(fin: fin, opcode: opcode, payloadLength: length, maskingKey: nil,
+                                        into: &buffer)
+            if coalesce {
+                buffer.writeImmutableBuffer(payload)
+                write(buffer)
+            } else {
+                write(buffer)
+                write(payload)
             }
-            return message.data
         }
     }
 
@@ -216,9 +289,15 @@ public struct ConnectionStateMachine {
                 if validatedBytesOfPartialFrame == 0 { textValidator = UTF8Validator() }
                 if let failure = validateText(frame.payload, final: frame.fin) { return failing(failure) }
             }
-            if frame.fin { return .deliver(WebSocketMessage(kind: kind, data: frame.payload)) }
-            message = MessageInProgress(kind: kind, data: frame.payload)
-            return nil
+            if !frame.fin {
+                message = MessageInProgress(kind: kind, data: deliversFragments ? ByteBuffer() : frame.payload,
+                                            receivedBytes: frame.payload.readableBytes)
+            }
+            if deliversFragments {
+                return .deliverFragment(WebSocketFragment(kind: kind, data: frame.payload, isFirst: true,
+                                                          isFinal: frame.fin))
+            }
+            return frame.fin ? .deliver(WebSocketMessage(kind: kind, data: frame.payload)) : nil
         case .continuation:
             guard var current = message else {
                 return failing(.protocolError("continuation frame without a message to continue"))
@@ -227,6 +306,12 @@ public struct ConnectionStateMachine {
                 return failing(failure)
             }
             message = nil  // release the stored buffer so appending does not copy it
+            current.receivedBytes += frame.payload.readableBytes
+            if deliversFragments {
+                if !frame.fin { message = current }
+                return .deliverFragment(WebSocketFragment(kind: current.kind, data: frame.payload, isFirst: false,
+                                                          isFinal: frame.fin))
+            }
             var payload = frame.payload
             current.data.writeBuffer(&payload)
             if frame.fin { return .deliver(WebSocketMessage(kind: current.kind, data: current.data)) }

@@ -2,6 +2,17 @@ import NIOCore
 
 /// The protocol settings of one connection, the same for servers and clients.
 public struct WebSocketConfiguration: Sendable, Hashable {
+    /// How received messages reach the application.
+    public enum ReceiveMode: Sendable, Hashable {
+        /// Each message is reassembled and delivered whole, within ``WebSocketConfiguration/maxMessageSize``.
+        case messages
+        /// Each frame's payload is delivered as a ``WebSocketFragment`` as soon as it arrives, so a
+        /// message of any size passes with memory bounded by ``WebSocketConfiguration/maxFrameSize``.
+        /// `maxMessageSize` bounds a whole streamed message (`nil`: no bound); it replaces the
+        /// configuration's message limit.
+        case fragments(maxMessageSize: Int?)
+    }
+
     /// The largest message accepted, in bytes, after reassembly (and, with compression, after
     /// inflation). Default 1 MiB: enough for ordinary JSON and chat traffic while bounding what a
     /// single peer can make the endpoint buffer. A larger message is refused with 1009.
@@ -9,6 +20,12 @@ public struct WebSocketConfiguration: Sendable, Hashable {
     /// The largest frame payload accepted, in bytes. Default `nil`: the message limit, since a
     /// frame is never larger than its message. A larger frame is refused from its header with 1009.
     public var maxFrameSize: Int?
+    /// The largest frame payload this endpoint sends: longer messages go out as fragments.
+    /// Default `nil`: no fragmentation of its own; a Holdfast client still fits its frames to the
+    /// frame limit a Holdfast server announces.
+    public var fragmentSize: Int?
+    /// Whole messages (default) or fragments as they arrive.
+    public var receiveMode: ReceiveMode
     /// How long to wait for the peer's part of the close handshake (its close frame, or for a
     /// client the server's TCP close) before the TCP connection is closed anyway. Default 10 s,
     /// long enough for a loaded peer on a slow link, short enough that dead peers do not pile up.
@@ -18,13 +35,30 @@ public struct WebSocketConfiguration: Sendable, Hashable {
     public static let defaultMaxMessageSize = 1 << 20
 
     /// Creates a configuration; every parameter defaults as documented on its property.
-    public init(maxMessageSize: Int = defaultMaxMessageSize, maxFrameSize: Int? = nil,
-                closeTimeout: TimeAmount = .seconds(10)) {
+    public init(maxMessageSize: Int = defaultMaxMessageSize, maxFrameSize: Int? = nil, fragmentSize: Int? = nil,
+                receiveMode: ReceiveMode = .messages, closeTimeout: TimeAmount = .seconds(10)) {
         self.maxMessageSize = maxMessageSize
         self.maxFrameSize = maxFrameSize
+        self.fragmentSize = fragmentSize
+        self.receiveMode = receiveMode
         self.closeTimeout = closeTimeout
     }
 
-    /// The frame limit in force: ``maxFrameSize``, or the message limit when unset.
-    public var effectiveMaxFrameSize: Int { min(maxFrameSize ?? maxMessageSize, maxMessageSize) }
+    /// The limit on a whole received message in force: ``maxMessageSize``, or in
+    /// ``ReceiveMode/fragments(maxMessageSize:)`` the streamed limit (`Int.max` when unbounded).
+    public var effectiveMaxMessageSize: Int {
+        switch receiveMode {
+        case .messages: return maxMessageSize
+        case .fragments(let limit): return limit ?? Int.max
+        }
+    }
+
+    /// The frame limit in force: ``maxFrameSize``, or the message limit when unset; never more
+    /// than a whole message may be.
+    public var effectiveMaxFrameSize: Int {
+        switch receiveMode {
+        case .messages: return min(maxFrameSize ?? maxMessageSize, maxMessageSize)
+        case .fragments: return min(maxFrameSize ?? maxMessageSize, effectiveMaxMessageSize)
+        }
+    }
 }

@@ -4,6 +4,8 @@ public struct WebSocketError: Error, Sendable, Hashable, CustomStringConvertible
         case closing
         case closed(CloseOutcome?)
         case controlPayloadTooLong(Int)
+        case messageTooBig(size: Int?, limit: Int?, reason: String)
+        case incompleteStream
     }
 
     private let kind: Kind
@@ -19,6 +21,29 @@ public struct WebSocketError: Error, Sendable, Hashable, CustomStringConvertible
     /// A ping payload over the 125 bytes a control frame can carry.
     public static func controlPayloadTooLong(_ length: Int) -> WebSocketError {
         WebSocketError(kind: .controlPayloadTooLong(length))
+    }
+
+    /// A message too big for the peer: refused by the peer with 1009 (carrying its reason and the
+    /// limit the reason names), or not sent at all because it exceeds the limit the peer announced.
+    /// Send less per message (chunk the payload) or have the peer's limit raised.
+    public static func messageTooBig(size: Int? = nil, limit: Int?, reason: String) -> WebSocketError {
+        WebSocketError(kind: .messageTooBig(size: size, limit: limit, reason: reason))
+    }
+
+    /// The source of a message sent fragment by fragment failed before its last fragment; the
+    /// connection was closed with 1011, since a started message cannot be withdrawn.
+    public static let incompleteStream = WebSocketError(kind: .incompleteStream)
+
+    /// The peer's message limit, when this error reports a message too big and the limit is known.
+    public var peerLimit: Int? {
+        if case .messageTooBig(_, let limit, _) = kind { return limit }
+        return nil
+    }
+
+    /// Whether this error reports a message too big for the peer (close code 1009).
+    public var isMessageTooBig: Bool {
+        if case .messageTooBig = kind { return true }
+        return false
     }
 
     /// How the connection ended, when this error reports a closed connection.
@@ -37,6 +62,12 @@ public struct WebSocketError: Error, Sendable, Hashable, CustomStringConvertible
             return "the connection is closed"
         case .controlPayloadTooLong(let length):
             return "a ping payload of \(length) bytes exceeds the 125 bytes of a control frame"
+        case .messageTooBig(let size?, let limit?, _):
+            return "message of \(size) bytes exceeds the limit of \(limit) (close 1009)"
+        case .messageTooBig(_, _, let reason):
+            return "the peer refused a message as too big: \(reason) (close 1009)"
+        case .incompleteStream:
+            return "the message source failed before its last fragment; the connection was closed (close 1011)"
         }
     }
 }

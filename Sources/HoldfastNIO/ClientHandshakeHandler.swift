@@ -116,12 +116,13 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
         done = true
         timeoutTask?.cancel()
         let handler = WebSocketChannelHandler(role: .client, configuration: configuration,
+                                              peerLimits: AnnouncedLimits(headers: response.headers),
                                               eventLoop: context.eventLoop, logger: logger)
         let inbound = handler.makeInboundSequence()
         let upgraded = UpgradedConnection(
             channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop), inbound: inbound,
             request: UpgradeRequest(head: requestHead, remoteAddress: context.channel.remoteAddress),
-            subprotocol: subprotocol, responseHeaders: response.headers)
+            subprotocol: subprotocol, responseHeaders: response.headers, peerLimits: handler.peerLimits)
         let outcome = self.outcome
         do {
             try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in

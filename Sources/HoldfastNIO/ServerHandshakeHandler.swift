@@ -25,6 +25,8 @@ public struct UpgradedConnection: Sendable {
     public let subprotocol: String?
     /// The headers of the server's `101` response.
     public let responseHeaders: HTTPHeaders
+    /// The limits the peer announced (a Holdfast server announces its own to clients).
+    public let peerLimits: AnnouncedLimits
 }
 
 /// The settings a server applies to each connection's handshake.
@@ -130,25 +132,30 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         switch decision {
         case .reject(let status, let reason):
             respond(status: status, reason: reason, headers: [:], context: context)
-        case .accept(let subprotocol, let extraHeaders):
+        case .accept(let subprotocol, let extraHeaders, let routeConfiguration):
             let offered = request.offeredSubprotocols
             let selected = subprotocol.flatMap { offered.contains($0) ? $0 : nil }
-            let headers = ServerHandshake.responseHeaders(key: key, subprotocol: selected, extraHeaders: extraHeaders)
-            upgrade(request: request, subprotocol: selected, headers: headers, context: context)
+            let configuration = routeConfiguration ?? settings.configuration
+            var announced = AnnouncedLimits(configuration).headers
+            announced.add(contentsOf: extraHeaders)
+            let headers = ServerHandshake.responseHeaders(key: key, subprotocol: selected, extraHeaders: announced)
+            upgrade(request: request, subprotocol: selected, headers: headers, configuration: configuration,
+                    context: context)
         }
     }
 
     private func upgrade(request: UpgradeRequest, subprotocol: String?, headers: HTTPHeaders,
-                         context: ChannelHandlerContext) {
+                         configuration: WebSocketConfiguration, context: ChannelHandlerContext) {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
                                                              headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        let handler = WebSocketChannelHandler(role: .server, configuration: settings.configuration,
+        let handler = WebSocketChannelHandler(role: .server, configuration: configuration,
                                               eventLoop: context.eventLoop, logger: settings.logger)
         let inbound = handler.makeInboundSequence()
         let upgraded = UpgradedConnection(
             channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
-            inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers)
+            inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers,
+            peerLimits: handler.peerLimits)
         let outcome = self.outcome
         do {
             try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in

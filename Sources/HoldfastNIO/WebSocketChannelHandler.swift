@@ -14,16 +14,33 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    /// The sequence of received messages, paced by its consumer.
+    /// What the application receives: whole messages, or fragments in
+    /// ``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)``.
+    public enum InboundElement: Sendable, Hashable {
+        /// A whole message.
+        case message(WebSocketMessage)
+        /// A fragment of a message.
+        case fragment(WebSocketFragment)
+    }
+
+    /// The sequence of received messages or fragments, paced by its consumer.
     public typealias Inbound = NIOAsyncSequenceProducer<
-        WebSocketMessage, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDelegate
+        InboundElement, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDelegate
     >
 
     private var machine: ConnectionStateMachine
     private let logger: Logger
+    /// The largest frame this endpoint sends: its own fragment size, or smaller to fit the limit
+    /// the peer announced.
+    private let fragmentSize: Int?
+    /// The limits the peer announced in the handshake, if any.
+    public let peerLimits: AnnouncedLimits
+    /// Sends that arrived while a message was being sent fragment by fragment; they go out after
+    /// its final fragment, since fragments of two messages must not interleave (RFC 6455 §5.4).
+    private var deferredSends: [(WebSocketMessage, EventLoopPromise<Void>)] = []
     private var context: ChannelHandlerContext?
     private var source: Inbound.Source?
-    private var received: [WebSocketMessage] = []
+    private var received: [InboundElement] = []
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
@@ -40,13 +57,23 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// - Parameters:
     ///   - role: server or client.
     ///   - configuration: limits and timeouts.
+    ///   - peerLimits: the limits the peer announced; frames are cut to fit its frame limit and
+    ///     messages over its message limit are refused before they are sent.
     ///   - eventLoop: the channel's event loop; the close outcome completes there.
     ///   - logger: where protocol failures are logged.
-    public init(role: Role, configuration: WebSocketConfiguration, eventLoop: any EventLoop, logger: Logger) {
+    public init(role: Role, configuration: WebSocketConfiguration, peerLimits: AnnouncedLimits = .init(maxMessageSize: nil, maxFrameSize: nil),
+                eventLoop: any EventLoop, logger: Logger) {
         self.machine = ConnectionStateMachine(role: role, configuration: configuration)
         self.logger = logger
+        self.peerLimits = peerLimits
+        switch (configuration.fragmentSize, peerLimits.maxFrameSize) {
+        case (let own?, let peer?): self.fragmentSize = min(own, peer)
+        case (let own, let peer): self.fragmentSize = own ?? peer
+        }
         self.closedPromise = eventLoop.makePromise()
     }
+
+    private var eventLoop: any EventLoop { closedPromise.futureResult.eventLoop }
 
     /// Succeeds with how the connection ended once TCP has closed.
     public var closeOutcome: EventLoopFuture<CloseOutcome> { closedPromise.futureResult }
@@ -110,6 +137,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         source = nil
         for waiter in writabilityWaiters { waiter.fail(WebSocketError.connectionClosed(outcome)) }
         writabilityWaiters.removeAll()
+        for (_, promise) in deferredSends { promise.fail(WebSocketError.connectionClosed(outcome)) }
+        deferredSends.removeAll()
         closedPromise.succeed(outcome)
         context.fireChannelInactive()
     }
@@ -143,12 +172,50 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// writable again, so a sender that awaits it never has more than the channel's write buffer
     /// (plus this message) outstanding.
     public func send(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
-        guard let context else { return closedPromise.futureResult.eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        guard machine.canSend else { return context.eventLoop.makeFailedFuture(WebSocketError.connectionClosing) }
-        var output = context.channel.allocator.buffer(capacity: message.data.readableBytes + 14)
-        let separatePayload = machine.encode(message, into: &output)
-        context.write(wrapOutboundOut(output), promise: nil)
-        if let separatePayload { context.write(wrapOutboundOut(separatePayload), promise: nil) }
+        if let refusal = refusal(size: message.data.readableBytes) { return eventLoop.makeFailedFuture(refusal) }
+        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
+        if machine.isSendingFragmentedMessage {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            deferredSends.append((message, promise))
+            return promise.futureResult
+        }
+        machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+        return afterWrite(context: context)
+    }
+
+    /// Sends the next piece of a message sent fragment by fragment (see
+    /// ``ConnectionStateMachine/encodeFragment(_:of:isFinal:fragmentSize:write:)``). Suspends like
+    /// ``send(_:)`` while the channel is not writable.
+    public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) -> EventLoopFuture<Void> {
+        if let refusal = refusal(size: nil) { return eventLoop.makeFailedFuture(refusal) }
+        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
+        machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize) {
+            context.write(wrapOutboundOut($0), promise: nil)
+        }
+        if isFinal {
+            let waiting = deferredSends
+            deferredSends.removeAll()
+            for (message, promise) in waiting { send(message).cascade(to: promise) }
+        }
+        return afterWrite(context: context)
+    }
+
+    /// Why nothing more can be sent, or why a message of `size` bytes would be refused.
+    private func refusal(size: Int?) -> WebSocketError? {
+        guard machine.canSend else {
+            // A peer that closed with 1009 refused something we sent: say so, with its limit.
+            if let received = machine.receivedCloseFrame, received.code == .messageTooBig {
+                return .messageTooBig(limit: received.namedLimit ?? peerLimits.maxMessageSize, reason: received.reason)
+            }
+            return machine.isClosed ? .connectionClosed(machine.channelInactive()) : .connectionClosing
+        }
+        if let size, let limit = peerLimits.maxMessageSize, size > limit {
+            return .messageTooBig(size: size, limit: limit, reason: "message exceeds limit of \(limit) bytes")
+        }
+        return nil
+    }
+
+    private func afterWrite(context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         scheduleFlush(context: context)
         if context.channel.isWritable { return context.eventLoop.makeSucceededVoidFuture() }
         let waiter = context.eventLoop.makePromise(of: Void.self)
@@ -158,7 +225,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     /// Sends a ping with `payload` (at most 125 bytes).
     public func sendPing(_ payload: ByteBuffer) -> EventLoopFuture<Void> {
-        guard let context else { return closedPromise.futureResult.eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
+        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
         guard payload.readableBytes <= 125 else {
             return context.eventLoop.makeFailedFuture(WebSocketError.controlPayloadTooLong(payload.readableBytes))
         }
@@ -211,7 +278,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         while let action = machine.nextAction() {
             switch action {
             case .deliver(let message):
-                received.append(message)
+                received.append(.message(message))
+            case .deliverFragment(let fragment):
+                received.append(.fragment(fragment))
             case .write(let bytes):
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 needsFlush = true

@@ -621,30 +621,167 @@ struct ConnectionStateMachineLimitTests {
 
 @Suite("ConnectionStateMachine — sending messages")
 struct ConnectionStateMachineSendingTests {
-    @Test("a server writes small messages next to their header and returns large payloads to write as they are")
+    /// Everything `encode` hands over, as separate buffers.
+    static func encoded(_ machine: inout ConnectionStateMachine, _ message: WebSocketMessage,
+                        fragmentSize: Int? = nil) -> [ByteBuffer] {
+        var writes: [ByteBuffer] = []
+        machine.encode(message, fragmentSize: fragmentSize) { writes.append($0) }
+        return writes
+    }
+
+    @Test("a server writes small messages next to their header and large payloads as they are")
     func serverEncode() {
         var machine = ConnectionStateMachine(role: .server)
-        var output = ByteBuffer()
-        let small = machine.encode(.text("hey"), into: &output)
-        #expect(small == nil)
-        #expect(Array(output.readableBytesView) == [0x81, 0x03, 0x68, 0x65, 0x79])
+        #expect(Self.encoded(&machine, .text("hey")) == [ByteBuffer(bytes: [0x81, 0x03, 0x68, 0x65, 0x79])])
 
         let large = ByteBuffer(bytes: WireFrame.pattern(70_000))
-        var header = ByteBuffer()
-        let separate = machine.encode(.binary(large), into: &header)
-        #expect(separate == large)
-        #expect(Array(header.readableBytesView) == [0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70])
+        #expect(Self.encoded(&machine, .binary(large))
+                == [ByteBuffer(bytes: [0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70]), large])
     }
 
     @Test("a client masks every message with a key from its random source")
     func clientEncode() throws {
         var (machine, twin) = clientMachine()
-        var output = ByteBuffer()
-        let separate = machine.encode(.binary([1, 2, 3, 4, 5]), into: &output)
-        #expect(separate == nil)
-        let frame = try #require(unmaskClientWrite(.write(output), twin: &twin))
+        let writes = Self.encoded(&machine, .binary([1, 2, 3, 4, 5]))
+        #expect(writes.count == 1)
+        let frame = try #require(unmaskClientWrite(.write(writes[0]), twin: &twin))
         #expect(frame.firstByte == 0x82)
         #expect(frame.payload == [1, 2, 3, 4, 5])
+    }
+
+    @Test("a message longer than the fragment size goes out as fragments a receiver reassembles")
+    func fragmentation() throws {
+        var sender = ConnectionStateMachine(role: .server)
+        let data = WireFrame.pattern(10_000, seed: 9)
+        let writes = Self.encoded(&sender, .binary(data), fragmentSize: 4096)
+        var wire = ByteBuffer()
+        for var write in writes { wire.writeBuffer(&write) }
+
+        // A client whose frame limit is the fragment size receives it whole.
+        var receiver = ConnectionStateMachine(role: .client, configuration: .init(maxMessageSize: 1 << 20,
+                                                                                 maxFrameSize: 4096))
+        receiver.bytesReceived(wire)
+        #expect(receiver.nextAction() == .deliver(.binary(data)))
+        #expect(receiver.nextAction() == nil)
+
+        // Frame by frame: binary (not final), continuation, continuation (final).
+        var parser = FrameParser(role: .client, maxFrameSize: 4096, maxMessageSize: 1 << 20)
+        var frames: [Frame] = []
+        while let frame = try parser.nextFrame(from: &wire) { frames.append(frame) }
+        #expect(frames.map(\.opcode) == [.binary, .continuation, .continuation])
+        #expect(frames.map(\.fin) == [false, false, true])
+        #expect(frames.map(\.payload.readableBytes) == [4096, 4096, 1808])
+    }
+
+    @Test("fragments sent piece by piece form one message; pieces over the fragment size are split")
+    func encodeFragments() throws {
+        var sender = ConnectionStateMachine(role: .server)
+        var wire = ByteBuffer()
+        let pieces = [Array("héllo ".utf8), Array(repeating: UInt8(ascii: "x"), count: 300), Array("end".utf8)]
+        for (index, piece) in pieces.enumerated() {
+            sender.encodeFragment(ByteBuffer(bytes: piece), of: .text, isFinal: index == pieces.count - 1,
+                                  fragmentSize: 200) { var write = $0; wire.writeBuffer(&write) }
+            #expect(sender.isSendingFragmentedMessage == (index < pieces.count - 1))
+        }
+        var parser = FrameParser(role: .client, maxFrameSize: 1 << 20, maxMessageSize: 1 << 20)
+        var frames: [Frame] = []
+        while let frame = try parser.nextFrame(from: &wire) { frames.append(frame) }
+        #expect(frames.map(\.opcode) == [.text, .continuation, .continuation, .continuation])
+        #expect(frames.map(\.payload.readableBytes) == [7, 200, 100, 3])
+        #expect(frames.map(\.fin) == [false, false, false, true])
+    }
+}
+
+@Suite("ConnectionStateMachine — receiving fragments as they arrive")
+struct ConnectionStateMachineFragmentModeTests {
+    @Test("each frame is delivered at once, and buffered bytes stay within one frame of a 64 MiB message")
+    func streamedMessageKeepsMemoryFlat() {
+        let frameSize = 64 * 1024
+        var machine = ConnectionStateMachine(
+            role: .server,
+            configuration: .init(maxMessageSize: 1 << 20, maxFrameSize: frameSize,
+                                 receiveMode: .fragments(maxMessageSize: 1 << 30)))
+        let frameCount = (64 << 20) / frameSize
+        var delivered = 0
+        var peakBuffered = 0
+        let payload = WireFrame.pattern(frameSize, seed: 4)
+        for index in 0..<frameCount {
+            let opcode: Opcode = index == 0 ? .binary : .continuation
+            let frame = fromClient(fin: index == frameCount - 1, opcode, payload)
+            // Half a frame at a time, as a socket might deliver it.
+            for half in [frame[..<(frame.count / 2)], frame[(frame.count / 2)...]] {
+                machine.bytesReceived(ByteBuffer(bytes: half))
+                while let action = machine.nextAction() {
+                    guard case .deliverFragment(let fragment) = action else {
+                        Issue.record("unexpected \(action)")
+                        return
+                    }
+                    #expect(fragment.isFirst == (delivered == 0))
+                    #expect(fragment.isFinal == (index == frameCount - 1))
+                    #expect(fragment.data.readableBytes == frameSize)
+                    delivered += 1
+                }
+                peakBuffered = max(peakBuffered, machine.bufferedBytes)
+            }
+        }
+        #expect(delivered == frameCount)
+        #expect(peakBuffered <= frameSize)
+    }
+
+    @Test("the streamed limit ends a message that crosses it with 1009")
+    func streamedLimit() {
+        var machine = ConnectionStateMachine(
+            role: .server,
+            configuration: .init(maxFrameSize: 100, receiveMode: .fragments(maxMessageSize: 250)))
+        let actions = receive(fromClient(fin: false, .binary, WireFrame.pattern(100))
+                              + fromClient(fin: false, .continuation, WireFrame.pattern(100))
+                              + fromClient(.continuation, WireFrame.pattern(100)), &machine)
+        #expect(actions.count == 5)
+        #expect(actions.first == .deliverFragment(WebSocketFragment(kind: .binary, data: ByteBuffer(bytes: WireFrame.pattern(100)),
+                                                                    isFirst: true, isFinal: false)))
+        #expect(actions[2] == serverWrite(.connectionClose, closeBody(1009, "message exceeds limit of 250 bytes")))
+    }
+
+    @Test("endless fragments never make a message-mode receiver buffer more than its limit")
+    func endlessFragmentsAreBounded() {
+        let limit = 10_000
+        var machine = ConnectionStateMachine(role: .server, configuration: .init(maxMessageSize: limit))
+        var peakBuffered = 0
+        var refused = false
+        for index in 0..<1_000 where !refused {
+            machine.bytesReceived(ByteBuffer(bytes: fromClient(fin: false, index == 0 ? .binary : .continuation,
+                                                               WireFrame.pattern(512))))
+            while let action = machine.nextAction() {
+                if action == serverWrite(.connectionClose, closeBody(1009, "message exceeds limit of \(limit) bytes")) {
+                    refused = true
+                }
+            }
+            peakBuffered = max(peakBuffered, machine.bufferedBytes)
+        }
+        #expect(refused)
+        #expect(peakBuffered <= limit)
+        #expect(machine.bufferedBytes == 0)
+    }
+}
+
+@Suite("Limits told and named (the 1009 story)")
+struct AnnouncedLimitTests {
+    @Test("a server's limits go out as headers and come back the same")
+    func roundTrip() {
+        let limits = AnnouncedLimits(WebSocketConfiguration(maxMessageSize: 1 << 20, maxFrameSize: 16384))
+        #expect(limits == AnnouncedLimits(maxMessageSize: 1 << 20, maxFrameSize: 16384))
+        #expect(limits.headers["Holdfast-Max-Message-Size"] == ["1048576"])
+        #expect(limits.headers["Holdfast-Max-Frame-Size"] == ["16384"])
+        #expect(AnnouncedLimits(headers: limits.headers) == limits)
+        #expect(AnnouncedLimits(headers: ["Holdfast-Max-Frame-Size": "lots"]) == AnnouncedLimits(maxMessageSize: nil, maxFrameSize: nil))
+    }
+
+    @Test("a 1009 reason names the peer's limit")
+    func namedLimit() {
+        #expect(CloseFrame(code: .messageTooBig, reason: "message exceeds limit of 16777216 bytes").namedLimit == 16_777_216)
+        #expect(CloseFrame(code: .messageTooBig, reason: "frame exceeds limit of 300 bytes").namedLimit == 300)
+        #expect(CloseFrame(code: .messageTooBig, reason: "too big").namedLimit == nil)
+        #expect(CloseFrame(code: .normalClosure, reason: "limit of 5 bytes").namedLimit == nil)
     }
 }
 

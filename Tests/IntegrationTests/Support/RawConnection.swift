@@ -92,6 +92,32 @@ struct RawConnection {
         return (firstByte, received.readSlice(length: length)!)
     }
 
+    /// Reads one unmasked frame with a 7- or 16-bit length: its first byte and its payload.
+    mutating func readFrame() async throws -> (firstByte: UInt8, payload: ByteBuffer) {
+        while received.readableBytes < 2 {
+            guard try await receiveMore() else { throw UnexpectedEnd(expected: "a frame header") }
+        }
+        let firstByte = received.getInteger(at: received.readerIndex, as: UInt8.self)!
+        let secondByte = received.getInteger(at: received.readerIndex + 1, as: UInt8.self)!
+        guard secondByte <= 126 else {
+            throw UnexpectedFrame(description: "expected an unmasked frame with a 7- or 16-bit length; second byte \(secondByte)")
+        }
+        var headerLength = 2
+        var length = Int(secondByte)
+        if secondByte == 126 {
+            while received.readableBytes < 4 {
+                guard try await receiveMore() else { throw UnexpectedEnd(expected: "a frame header") }
+            }
+            length = Int(received.getInteger(at: received.readerIndex + 2, as: UInt16.self)!)
+            headerLength = 4
+        }
+        while received.readableBytes < headerLength + length {
+            guard try await receiveMore() else { throw UnexpectedEnd(expected: "a frame payload") }
+        }
+        received.moveReaderIndex(forwardBy: headerLength)
+        return (firstByte, received.readSlice(length: length)!)
+    }
+
     /// Reads until the server closes its side; returns what arrived meanwhile.
     mutating func readToEnd() async throws -> ByteBuffer {
         while try await receiveMore() {}

@@ -1,0 +1,46 @@
+import NIOHTTP1
+
+/// The limits a Holdfast server announces in its `101 Switching Protocols` response, so that a
+/// client can fit what it sends to them instead of learning them from a 1009.
+///
+/// `Holdfast-Max-Message-Size` and `Holdfast-Max-Frame-Size` carry decimal byte counts.
+public struct AnnouncedLimits: Sendable, Hashable {
+    /// The header that announces the largest message accepted.
+    public static let maxMessageSizeHeader = "Holdfast-Max-Message-Size"
+    /// The header that announces the largest frame accepted.
+    public static let maxFrameSizeHeader = "Holdfast-Max-Frame-Size"
+
+    /// The largest message the peer accepts, if it said.
+    public var maxMessageSize: Int?
+    /// The largest frame payload the peer accepts, if it said.
+    public var maxFrameSize: Int?
+
+    /// Creates limits.
+    public init(maxMessageSize: Int?, maxFrameSize: Int?) {
+        self.maxMessageSize = maxMessageSize
+        self.maxFrameSize = maxFrameSize
+    }
+
+    /// The limits a configuration enforces on received messages.
+    public init(_ configuration: WebSocketConfiguration) {
+        let message = configuration.effectiveMaxMessageSize
+        self.init(maxMessageSize: message == Int.max ? nil : message,
+                  maxFrameSize: configuration.effectiveMaxFrameSize)
+    }
+
+    /// Reads announced limits from response headers; a missing or malformed value is `nil`.
+    public init(headers: HTTPHeaders) {
+        func value(_ name: String) -> Int? {
+            headers.first(name: name).flatMap { Int($0.filter { $0 != " " }) }.flatMap { $0 > 0 ? $0 : nil }
+        }
+        self.init(maxMessageSize: value(Self.maxMessageSizeHeader), maxFrameSize: value(Self.maxFrameSizeHeader))
+    }
+
+    /// The headers announcing these limits.
+    public var headers: HTTPHeaders {
+        var headers = HTTPHeaders()
+        if let maxMessageSize { headers.add(name: Self.maxMessageSizeHeader, value: String(maxMessageSize)) }
+        if let maxFrameSize { headers.add(name: Self.maxFrameSizeHeader, value: String(maxFrameSize)) }
+        return headers
+    }
+}
