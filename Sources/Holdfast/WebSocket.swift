@@ -31,6 +31,7 @@ public final class WebSocket: Sendable {
     public let peerLimits: AnnouncedLimits
 
     private let handler: NIOLoopBound<WebSocketChannelHandler>
+    private let outbound: OutboundQueue
     private let channel: any Channel
 
     init(_ upgraded: UpgradedConnection) {
@@ -41,6 +42,7 @@ public final class WebSocket: Sendable {
         self.fragments = WebSocketFragments(upgraded.inbound)
         self.peerLimits = upgraded.peerLimits
         self.handler = upgraded.handler
+        self.outbound = upgraded.outbound
         self.channel = upgraded.channel
     }
 
@@ -48,11 +50,23 @@ public final class WebSocket: Sendable {
     public var remoteAddress: SocketAddress? { channel.remoteAddress }
 
     /// Sends a message, as fragments when it is longer than the fragment size or the peer's
-    /// announced frame limit. Suspends while the socket cannot take more.
+    /// announced frame limit. Returns once the message is queued for the connection's event
+    /// loop, which writes what several sends queued with one flush; suspends while the socket
+    /// cannot take more. A message queued as the close handshake begins is not sent.
     /// - Throws: ``WebSocketError/connectionClosing`` once a close frame was sent or received;
     ///   a ``WebSocketError/messageTooBig(size:limit:reason:)`` when the message exceeds the
     ///   peer's announced limit or the peer closed with 1009 — chunk the payload and retry.
     public func send(_ message: WebSocketMessage) async throws {
+        let size = message.data.readableBytes
+        if let limit = peerLimits.maxMessageSize, size > limit {
+            throw WebSocketError.messageTooBig(size: size, limit: limit, reason: "message exceeds limit of \(limit) bytes")
+        }
+        try await outbound.enqueue(.message(message), size: size)
+    }
+
+    /// Sends `message` on the event loop and reports whether it was written: unlike ``send(_:)``,
+    /// it fails when the close handshake began before the message could be encoded.
+    func sendConfirmed(_ message: WebSocketMessage) async throws {
         try await onEventLoop { $0.send(message) }.get()
     }
 
@@ -65,7 +79,7 @@ public final class WebSocket: Sendable {
     where Chunks.Element == ByteBuffer {
         var iterator = chunks.makeAsyncIterator()
         guard var chunk = try await iterator.next() else {
-            try await onEventLoop { $0.sendFragment(ByteBuffer(), of: kind, isFinal: true) }.get()
+            try await sendFragment(ByteBuffer(), of: kind, isFinal: true)
             return
         }
         while true {
@@ -76,12 +90,17 @@ public final class WebSocket: Sendable {
                 await close(code: .internalError, reason: "message source failed")
                 throw WebSocketError.incompleteStream
             }
-            let piece = chunk
-            let isFinal = next == nil
-            try await onEventLoop { $0.sendFragment(piece, of: kind, isFinal: isFinal) }.get()
+            try await sendFragment(chunk, of: kind, isFinal: next == nil)
             guard let next else { return }
             chunk = next
         }
+    }
+
+    /// Sends the next fragment of a message: the first call starts a message of `kind`, the call
+    /// with `isFinal` ends it, and messages sent by other tasks meanwhile wait for that end
+    /// (fragments of two messages never interleave). Suspends while the socket cannot take more.
+    public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) async throws {
+        try await outbound.enqueue(.fragment(data, kind: kind, isFinal: isFinal), size: data.readableBytes)
     }
 
     /// Sends a text message.
@@ -109,6 +128,15 @@ public final class WebSocket: Sendable {
             return try await onEventLoop { $0.close(frame) }.get()
         } catch {
             return CloseOutcome(sent: nil, received: nil)
+        }
+    }
+
+    /// Starts closing after `delay` without waiting: the close handshake then has `timeout`.
+    func beginClose(code: CloseCode, reason: String, timeout: TimeAmount, after delay: TimeAmount) {
+        let handler = self.handler
+        let frame = CloseFrame(code: code, reason: reason)
+        handler.eventLoop.scheduleTask(in: delay) {
+            _ = handler.value.close(frame, timeout: timeout)
         }
     }
 

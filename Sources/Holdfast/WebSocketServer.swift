@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 /// The settings of a ``WebSocketServer``.
 public struct WebSocketServerConfiguration: Sendable {
@@ -25,12 +26,23 @@ public struct WebSocketServerConfiguration: Sendable {
     public var threads: Int?
     /// The listen backlog. Default 256, enough for bursts of reconnecting clients.
     public var backlog: Int32
+    /// How long a graceful shutdown waits for each connection's close handshake after sending it
+    /// 1001. Default 10 s: time for a busy client to finish what it is sending and answer.
+    public var drainTimeout: TimeAmount
+    /// The reason sent with 1001 on shutdown. Default `server shutting down`.
+    public var shutdownReason: String
+    /// When set, the 1001 closes of a shutdown are spread evenly over this window instead of
+    /// sent at once, and each reason carries the hint `retry in N ms` (N: the window) that the
+    /// Holdfast client honours — so thousands of clients do not reconnect in the same
+    /// millisecond. Default `nil`: all at once, no hint.
+    public var shutdownSpread: TimeAmount?
 
     /// Creates a configuration; every parameter defaults as documented on its property.
     public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
                 subprotocols: [String] = [],
                 shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
-                threads: Int? = nil, backlog: Int32 = 256) {
+                threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
+                shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil) {
         self.host = host
         self.port = port
         self.webSocket = webSocket
@@ -38,6 +50,9 @@ public struct WebSocketServerConfiguration: Sendable {
         self.shouldUpgrade = shouldUpgrade
         self.threads = threads
         self.backlog = backlog
+        self.drainTimeout = drainTimeout
+        self.shutdownReason = shutdownReason
+        self.shutdownSpread = shutdownSpread
     }
 }
 
@@ -52,12 +67,19 @@ public struct WebSocketServerConfiguration: Sendable {
 /// ```
 /// One connection's error never affects another. When the handler returns, the connection is
 /// closed with 1000 (1011 if it threw), and the close handshake is awaited.
-public final class WebSocketServer: Sendable {
+///
+/// The server is a swift-service-lifecycle `Service`: a graceful shutdown (``shutdown()``, or the
+/// service group's, e.g. on SIGTERM) stops accepting at once — a handshake in progress gets
+/// 503 — sends 1001 to every open connection, delivers what arrives before each peer's close
+/// answer, waits up to the drain timeout, then closes what is left. Cancelling ``run()`` closes
+/// every TCP connection at once.
+public final class WebSocketServer: Service, Sendable {
     /// The server's settings.
     public let configuration: WebSocketServerConfiguration
     private let logger: Logger
     private let handler: @Sendable (WebSocket) async throws -> Void
     private let listening = ListeningState()
+    private let connections = ConnectionRegistry()
 
     /// Creates a server.
     /// - Parameters:
@@ -78,8 +100,50 @@ public final class WebSocketServer: Sendable {
         get async throws { try await listening.wait() }
     }
 
-    /// Listens and serves until cancelled or the listening socket fails.
+    /// Shuts down gracefully (see the type's documentation) and returns how the connections that
+    /// were open ended, once ``run()`` has finished.
+    @discardableResult
+    public func shutdown() async -> ShutdownReport {
+        beginShutdown()
+        return await connections.waitForReport()
+    }
+
+    /// Waits until ``run()`` has finished, and returns how a graceful shutdown, if there was one,
+    /// ended for the connections then open.
+    public func stopped() async -> ShutdownReport {
+        await connections.waitForReport()
+    }
+
+    /// Listens and serves until a graceful shutdown has drained, until cancelled, or until the
+    /// listening socket fails.
     public func run() async throws {
+        defer { connections.finish(logger: logger) }
+        try await withGracefulShutdownHandler {
+            try await runOnEventLoops()
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+    }
+
+    /// Stops accepting and sends 1001 to every open connection, spread over
+    /// ``WebSocketServerConfiguration/shutdownSpread`` when set. Returns at once.
+    private func beginShutdown() {
+        guard let (listener, open) = connections.beginDraining() else { return }
+        logger.info("shutting down", metadata: ["connections": "\(open.count)"])
+        listener?.close(promise: nil)
+        let spread = configuration.shutdownSpread
+        for (index, webSocket) in open.enumerated() {
+            var reason = configuration.shutdownReason
+            var delay = TimeAmount.zero
+            if let spread {
+                reason = CloseFrame.reason(reason, retryIn: .nanoseconds(spread.nanoseconds))
+                delay = .nanoseconds(spread.nanoseconds * Int64(index) / Int64(max(1, open.count)))
+            }
+            webSocket.beginClose(code: .goingAway, reason: reason, timeout: configuration.drainTimeout, after: delay)
+        }
+    }
+
+    private func runOnEventLoops() async throws {
         guard let threads = configuration.threads else {
             return try await serve(on: MultiThreadedEventLoopGroup.singleton)
         }
@@ -95,8 +159,10 @@ public final class WebSocketServer: Sendable {
 
     private func serve(on group: any EventLoopGroup) async throws {
 
+        let connections = self.connections
         let settings = ServerHandshakeSettings(configuration: configuration.webSocket,
-                                               shouldUpgrade: effectiveShouldUpgrade(), logger: logger)
+                                               shouldUpgrade: effectiveShouldUpgrade(),
+                                               isDraining: { connections.isDraining }, logger: logger)
         let serverChannel: NIOAsyncChannel<EventLoopFuture<ServerHandshakeOutcome>, Never>
         do {
             serverChannel = try await ServerBootstrap(group: group)
@@ -116,6 +182,11 @@ public final class WebSocketServer: Sendable {
         if let address = serverChannel.channel.localAddress {
             listening.succeed(address)
             logger.info("listening", metadata: ["address": "\(address)"])
+        }
+        guard connections.listening(on: serverChannel.channel) else {
+            // A shutdown was asked for before the server listened.
+            try await serverChannel.channel.close()
+            return
         }
         try await withThrowingDiscardingTaskGroup { tasks in
             try await serverChannel.executeThenClose { inbound in
@@ -138,6 +209,11 @@ public final class WebSocketServer: Sendable {
     private func serve(_ handshake: EventLoopFuture<ServerHandshakeOutcome>) async {
         guard case .upgraded(let upgraded)? = try? await handshake.get() else { return }
         let webSocket = WebSocket(upgraded)
+        guard let id = connections.register(webSocket) else {
+            // Upgraded as the shutdown began: it goes away like the others.
+            await webSocket.close(code: .goingAway, reason: configuration.shutdownReason)
+            return
+        }
         var closeCode = CloseCode.normalClosure
         do {
             try await handler(webSocket)
@@ -145,9 +221,117 @@ public final class WebSocketServer: Sendable {
             logger.warning("connection handler failed", metadata: ["error": "\(error)"])
             closeCode = .internalError
         }
-        if Task.isCancelled { closeCode = .goingAway }
+        if Task.isCancelled {
+            webSocket.abort()
+        }
         let outcome = await webSocket.close(code: closeCode)
+        connections.ended(id, outcome: outcome)
         logger.debug("connection closed", metadata: ["outcome": "\(outcome)"])
+    }
+}
+
+/// How a graceful shutdown ended for the connections that were open when it began.
+public struct ShutdownReport: Sendable, Hashable, CustomStringConvertible {
+    /// Connections whose close handshake completed within the drain timeout.
+    public var closedCleanly: Int
+    /// Connections closed without a completed handshake (the drain timeout passed, or the peer
+    /// dropped the connection).
+    public var cut: Int
+
+    /// Creates a report.
+    public init(closedCleanly: Int, cut: Int) {
+        self.closedCleanly = closedCleanly
+        self.cut = cut
+    }
+
+    public var description: String { "\(closedCleanly) closed cleanly, \(cut) cut" }
+}
+
+/// The server's open connections and shutdown state, shared by its tasks.
+final class ConnectionRegistry: Sendable {
+    private struct State {
+        var open: [Int: WebSocket] = [:]
+        var nextID = 0
+        var listener: (any Channel)?
+        var draining = false
+        var drained: Set<Int> = []
+        var report = ShutdownReport(closedCleanly: 0, cut: 0)
+        var finished = false
+        var waiters: [CheckedContinuation<ShutdownReport, Never>] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    var isDraining: Bool { state.withLockedValue { $0.draining } }
+
+    /// Records the listening channel; `false` when a shutdown already began.
+    func listening(on channel: any Channel) -> Bool {
+        state.withLockedValue { state in
+            state.listener = channel
+            return !state.draining
+        }
+    }
+
+    /// Registers an open connection; `nil` once draining.
+    func register(_ webSocket: WebSocket) -> Int? {
+        state.withLockedValue { state in
+            guard !state.draining else { return nil }
+            let id = state.nextID
+            state.nextID += 1
+            state.open[id] = webSocket
+            return id
+        }
+    }
+
+    /// Marks the start of a shutdown; returns the listener and the open connections, or `nil`
+    /// when a shutdown already began.
+    func beginDraining() -> ((any Channel)?, [WebSocket])? {
+        state.withLockedValue { state in
+            guard !state.draining else { return nil }
+            state.draining = true
+            state.drained = Set(state.open.keys)
+            return (state.listener, Array(state.open.values))
+        }
+    }
+
+    /// A connection ended; those open when the shutdown began are counted in the report.
+    func ended(_ id: Int, outcome: CloseOutcome) {
+        state.withLockedValue { state in
+            state.open[id] = nil
+            guard state.drained.remove(id) != nil else { return }
+            if outcome.wasClean {
+                state.report.closedCleanly += 1
+            } else {
+                state.report.cut += 1
+            }
+        }
+    }
+
+    /// The server has stopped: hand the report to whoever waits for it.
+    func finish(logger: Logger) {
+        let (report, waiters, draining) = state.withLockedValue { state in
+            state.finished = true
+            let waiters = state.waiters
+            state.waiters.removeAll()
+            return (state.report, waiters, state.draining)
+        }
+        if draining {
+            logger.info("shut down", metadata: ["closedCleanly": "\(report.closedCleanly)", "cut": "\(report.cut)"])
+        }
+        for waiter in waiters { waiter.resume(returning: report) }
+    }
+
+    func waitForReport() async -> ShutdownReport {
+        await withCheckedContinuation { continuation in
+            let report: ShutdownReport? = state.withLockedValue { state in
+                guard state.finished else {
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                return state.report
+            }
+            if let report { continuation.resume(returning: report) }
+        }
     }
 }
 

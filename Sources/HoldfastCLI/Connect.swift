@@ -7,11 +7,18 @@ struct Connect: AsyncParsableCommand {
         abstract: "Connect to a WebSocket server: stdin lines out, messages in.",
         discussion: """
             Each line read from stdin is sent as a text message; each message received is
-            printed as one line (binary as a length). The close code is printed with its name
-            when the connection ends.
+            printed on stdout as one line (binary as a length). Connection events and close
+            codes, with their names, go to stderr.
+
+            By default the client reconnects after 1001, 1006, 1011-1014, HTTP 5xx or a network
+            failure, with exponential backoff and full jitter; lines typed meanwhile wait and go
+            out in order once connected. When stdin ends, what is queued is sent, the connection
+            closes with 1000 and the tool exits 0; it exits 1 when the server ends the
+            connection in a way a retry cannot fix. --echo never reconnects.
 
             Examples:
               holdfast connect ws://127.0.0.1:8080/
+              holdfast connect ws://127.0.0.1:8080/ --no-reconnect --fragment-size 16384
               holdfast connect 'ws://[::1]:9001/runCase?case=1&agent=holdfast' --echo
             """
     )
@@ -25,11 +32,18 @@ struct Connect: AsyncParsableCommand {
     @Flag(name: .customLong("no-input"), help: "Do not read stdin: print what arrives until the server closes.")
     var noInput = false
 
+    @Flag(name: .customLong("no-reconnect"), help: "End when the connection ends instead of reconnecting.")
+    var noReconnect = false
+
     @Option(name: .customLong("max-message-size"), help: "Largest message accepted, in bytes.")
     var maxMessageSize = WebSocketConfiguration.defaultMaxMessageSize
 
     @Option(name: .customLong("max-frame-size"), help: "Largest frame accepted, in bytes (default: the message limit).")
     var maxFrameSize: Int?
+
+    @Option(name: .customLong("fragment-size"),
+            help: "Send messages longer than this as fragments of this size (the server's announced frame limit is honoured anyway).")
+    var fragmentSize: Int?
 
     @Option(name: .customLong("subprotocol"), help: "A subprotocol to offer (repeatable).")
     var subprotocols: [String] = []
@@ -40,9 +54,15 @@ struct Connect: AsyncParsableCommand {
         } catch {
             throw Terminal.fail("\(error)")
         }
+        if let fragmentSize, fragmentSize <= 0 { throw Terminal.fail("--fragment-size must be positive") }
         let configuration = WebSocketClientConfiguration(
-            webSocket: WebSocketConfiguration(maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize),
+            webSocket: WebSocketConfiguration(maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize,
+                                              fragmentSize: fragmentSize),
             subprotocols: subprotocols)
+        if !echo && !noInput && !noReconnect {
+            try await reconnecting(configuration)
+            return
+        }
         let outcome: CloseOutcome
         do {
             outcome = try await WebSocketClient.connect(to: url, configuration: configuration) { webSocket in
@@ -65,18 +85,65 @@ struct Connect: AsyncParsableCommand {
         }
     }
 
-    /// Prints what arrives while stdin lines are sent; returns when the connection has ended.
-    ///
-    /// Reading stdin blocks its thread and cannot be cancelled, so the line reader runs on a
-    /// thread of its own that ends with the process rather than inside a task that must be awaited.
-    private func interact(_ webSocket: WebSocket) async throws {
-        let lines = AsyncStream<String> { continuation in
+    /// The default mode: a reconnecting client, stdin lines out, messages in, events on stderr.
+    private func reconnecting(_ client: WebSocketClientConfiguration) async throws {
+        let webSocket = ReconnectingWebSocket(url: url, configuration: .init(client: client))
+        let lines = Self.stdinLines()
+        let result: Result<Void, any Error> = await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in webSocket.events { Terminal.note(Self.describe(event)) }
+            }
+            group.addTask {
+                for await message in webSocket.messages { Self.show(message) }
+            }
+            group.addTask {
+                for await line in lines {
+                    do {
+                        try await webSocket.send(text: line)
+                    } catch {
+                        Terminal.note("holdfast: not sent: \(error)")
+                    }
+                }
+                webSocket.close(code: .normalClosure)
+            }
+            let result: Result<Void, any Error>
+            do {
+                try await webSocket.run()
+                result = .success(())
+            } catch {
+                result = .failure(error)
+            }
+            group.cancelAll()
+            return result
+        }
+        if case .failure(let error) = result { throw Terminal.fail("\(error)") }
+    }
+
+    private static func describe(_ event: ReconnectEvent) -> String {
+        switch event {
+        case .disconnected(.closed(let outcome)), .gaveUp(.closed(let outcome)):
+            let prefix = if case .gaveUp = event { "gave up: " } else { "disconnected: " }
+            return prefix + "\(outcome.code.rawValue) \(outcome.code.name)" + (outcome.reason.isEmpty ? "" : " (\(outcome.reason))")
+        default:
+            return "\(event)"
+        }
+    }
+
+    /// Lines from stdin. Reading blocks its thread and cannot be cancelled, so the reader runs on
+    /// a thread of its own that ends with the process rather than in a task that must be awaited.
+    private static func stdinLines() -> AsyncStream<String> {
+        AsyncStream<String> { continuation in
             let reader = Thread {
                 while let line = readLine() { continuation.yield(line) }
                 continuation.finish()
             }
             reader.start()
         }
+    }
+
+    /// Prints what arrives while stdin lines are sent; returns when the connection has ended.
+    private func interact(_ webSocket: WebSocket) async throws {
+        let lines = Self.stdinLines()
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await line in lines {

@@ -1,18 +1,25 @@
 import ArgumentParser
 import Holdfast
 import Logging
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a WebSocket echo server.",
         discussion: """
             Every text or binary message is sent back with its type. Prints
-            `listening on ws://HOST:PORT` once connections are accepted.
+            `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT
+            (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every
+            client, waits up to --drain-timeout for their close handshakes, reports how many
+            closed cleanly, and exits 0. The limits are
+            announced to clients in the upgrade response (Holdfast-Max-Message-Size,
+            Holdfast-Max-Frame-Size); a message or frame over them is refused with close 1009.
 
             Examples:
               holdfast serve                                   # ws://127.0.0.1:8080
               holdfast serve --port 0                          # any free port
               holdfast serve --host :: --port 9001 --max-message-size 16777216
+              holdfast serve --stream --max-frame-size 1048576 --max-message-size 1073741824
             """
     )
 
@@ -28,6 +35,19 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-frame-size"), help: "Largest frame accepted, in bytes (default: the message limit).")
     var maxFrameSize: Int?
 
+    @Option(name: .customLong("fragment-size"), help: "Send messages longer than this as fragments of this size.")
+    var fragmentSize: Int?
+
+    @Flag(help: "Echo each fragment as it arrives instead of whole messages: memory stays within one frame.")
+    var stream = false
+
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a shutdown waits for clients to answer 1001.")
+    var drainTimeout: Double = 10
+
+    @Option(name: .customLong("shutdown-spread"),
+            help: "Spread the 1001 closes of a shutdown over this many seconds, with a retry hint, so clients do not reconnect all at once.")
+    var shutdownSpread: Double?
+
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
@@ -38,27 +58,46 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
         if let maxFrameSize, maxFrameSize <= 0 { throw ValidationError("--max-frame-size must be positive") }
+        if let fragmentSize, fragmentSize <= 0 { throw ValidationError("--fragment-size must be positive") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
+        guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
+        if let shutdownSpread, shutdownSpread < 0 { throw ValidationError("--shutdown-spread must not be negative") }
     }
 
     func run() async throws {
         var logger = Logger(label: "holdfast.serve")
         logger.logLevel = logLevel
+        let webSocket = WebSocketConfiguration(
+            maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize, fragmentSize: fragmentSize,
+            receiveMode: stream ? .fragments(maxMessageSize: maxMessageSize) : .messages)
         let configuration = WebSocketServerConfiguration(
-            host: host, port: port,
-            webSocket: WebSocketConfiguration(maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize),
-            threads: threads)
+            host: host, port: port, webSocket: webSocket, threads: threads,
+            drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
+            shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) })
+        let streaming = stream
         let server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-            for await message in webSocket.messages {
-                try await webSocket.send(message)
+            if streaming {
+                for await fragment in webSocket.fragments {
+                    try await webSocket.sendFragment(fragment.data, of: fragment.kind, isFinal: fragment.isFinal)
+                }
+            } else {
+                for await message in webSocket.messages {
+                    try await webSocket.send(message)
+                }
             }
         }
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
+            group.addTask { try await services.run() }
             let address = try await server.listeningAddress
             let shownHost = host.contains(":") ? "[\(host)]" : host
             Terminal.say("listening on ws://\(shownHost):\(address.port ?? port)")
-            try await group.next()
+            group.addTask {
+                let report = await server.stopped()
+                Terminal.note("shut down: \(report)")
+            }
+            try await group.waitForAll()
         }
     }
 }

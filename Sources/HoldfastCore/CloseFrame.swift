@@ -34,6 +34,26 @@ public struct CloseFrame: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
+    /// The retry hint a shutting-down Holdfast server puts in its reason — `retry in 1500 ms` —
+    /// so that its clients come back spread out rather than all at once.
+    public var retryHint: Duration? {
+        let words = reason.split(separator: " ")
+        for index in words.indices.dropLast(2) where words[index] == "retry" && words[index + 1] == "in" {
+            let amount = words[index + 2]
+            if let milliseconds = Int(amount), milliseconds >= 0, index + 3 < words.count,
+               words[index + 3].hasPrefix("ms") {
+                return .milliseconds(milliseconds)
+            }
+        }
+        return nil
+    }
+
+    /// A reason with a retry hint appended in the form ``retryHint`` reads.
+    public static func reason(_ reason: String, retryIn delay: Duration) -> String {
+        let milliseconds = ReconnectPolicy.nanoseconds(delay) / 1_000_000
+        return reason.isEmpty ? "retry in \(milliseconds) ms" : "\(reason); retry in \(milliseconds) ms"
+    }
+
     /// Cuts `reason` to at most 123 UTF-8 bytes without splitting a scalar.
     public static func truncatedReason(_ reason: String) -> String {
         let utf8 = reason.utf8

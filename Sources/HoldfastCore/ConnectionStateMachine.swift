@@ -100,13 +100,16 @@ public struct ConnectionStateMachine {
     /// Ignored unless the connection is open. A code that may not appear on the wire (1004–1006,
     /// 1015, unassigned or out of range) is left out: the close frame goes with an empty body.
     /// Drain ``nextAction()`` afterwards.
-    public mutating func closeRequested(_ frame: CloseFrame) {
+    /// - Parameters:
+    ///   - frame: the close frame to send.
+    ///   - timeout: how long to wait for the answer; default the configured close timeout.
+    public mutating func closeRequested(_ frame: CloseFrame, timeout: TimeAmount? = nil) {
         guard case .open = state else { return }
         var frame = frame
         if let code = frame.code, !code.isAllowedOnWire { frame = CloseFrame(code: nil) }
         state = .closeSent(frame)
         pending.append(.write(encodeControl(.connectionClose, payload: frame.encoded())))
-        pending.append(.scheduleCloseTimeout(configuration.closeTimeout))
+        pending.append(.scheduleCloseTimeout(timeout ?? configuration.closeTimeout))
     }
 
     /// The close timeout scheduled earlier expired. Drain ``nextAction()`` afterwards.

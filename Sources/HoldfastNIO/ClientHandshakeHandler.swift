@@ -58,6 +58,11 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         timeoutTask?.cancel()
+        // A connect that failed tears the pipeline down without the channel ever being active.
+        if !done {
+            done = true
+            outcome.fail(HandshakeError(status: nil, reason: "the connection closed before the upgrade"))
+        }
     }
 
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
@@ -119,10 +124,11 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
                                               peerLimits: AnnouncedLimits(headers: response.headers),
                                               eventLoop: context.eventLoop, logger: logger)
         let inbound = handler.makeInboundSequence()
+        let outbound = handler.makeOutboundQueue()
         let upgraded = UpgradedConnection(
             channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop), inbound: inbound,
             request: UpgradeRequest(head: requestHead, remoteAddress: context.channel.remoteAddress),
-            subprotocol: subprotocol, responseHeaders: response.headers, peerLimits: handler.peerLimits)
+            subprotocol: subprotocol, responseHeaders: response.headers, peerLimits: handler.peerLimits, outbound: outbound)
         let outcome = self.outcome
         do {
             try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in

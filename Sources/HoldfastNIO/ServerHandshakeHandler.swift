@@ -27,6 +27,8 @@ public struct UpgradedConnection: Sendable {
     public let responseHeaders: HTTPHeaders
     /// The limits the peer announced (a Holdfast server announces its own to clients).
     public let peerLimits: AnnouncedLimits
+    /// Where tasks queue what they send.
+    public let outbound: OutboundQueue
 }
 
 /// The settings a server applies to each connection's handshake.
@@ -35,14 +37,17 @@ public struct ServerHandshakeSettings: Sendable {
     public var configuration: WebSocketConfiguration
     /// Decides, on the event loop, whether to accept an upgrade; accepts all when `nil`.
     public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?
+    /// Whether the server is shutting down: a handshake completing then gets 503.
+    public var isDraining: @Sendable () -> Bool
     /// Where handshake failures are logged.
     public var logger: Logger
 
     /// Creates handshake settings.
     public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
-                logger: Logger) {
+                isDraining: @escaping @Sendable () -> Bool = { false }, logger: Logger) {
         self.configuration = configuration
         self.shouldUpgrade = shouldUpgrade
+        self.isDraining = isDraining
         self.logger = logger
     }
 }
@@ -127,6 +132,11 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
                     context: context)
             return
         }
+        guard !settings.isDraining() else {
+            respond(status: .serviceUnavailable, reason: "the server is shutting down", headers: ["Retry-After": "1"],
+                    context: context)
+            return
+        }
         let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
         let decision = settings.shouldUpgrade?(request) ?? .accept
         switch decision {
@@ -152,10 +162,11 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let handler = WebSocketChannelHandler(role: .server, configuration: configuration,
                                               eventLoop: context.eventLoop, logger: settings.logger)
         let inbound = handler.makeInboundSequence()
+        let outbound = handler.makeOutboundQueue()
         let upgraded = UpgradedConnection(
             channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
             inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers,
-            peerLimits: handler.peerLimits)
+            peerLimits: handler.peerLimits, outbound: outbound)
         let outcome = self.outcome
         do {
             try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in

@@ -37,7 +37,10 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public let peerLimits: AnnouncedLimits
     /// Sends that arrived while a message was being sent fragment by fragment; they go out after
     /// its final fragment, since fragments of two messages must not interleave (RFC 6455 §5.4).
-    private var deferredSends: [(WebSocketMessage, EventLoopPromise<Void>)] = []
+    private var deferredSends: [(WebSocketMessage, EventLoopPromise<Void>?)] = []
+    /// What tasks send, written in batches (see ``OutboundQueue``). Set by ``makeOutboundQueue()``.
+    public private(set) var outbound: OutboundQueue?
+    private var outboundRefused = false
     private var context: ChannelHandlerContext?
     private var source: Inbound.Source?
     private var received: [InboundElement] = []
@@ -90,6 +93,17 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         return sequence.sequence
     }
 
+    /// Makes the queue through which tasks send on this connection. Call once, on the event
+    /// loop, before the handler is added to the pipeline.
+    public func makeOutboundQueue() -> OutboundQueue {
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        let queue = OutboundQueue { [eventLoop] in
+            eventLoop.execute { loopBound.value.drainOutbound() }
+        }
+        outbound = queue
+        return queue
+    }
+
     // MARK: - Channel events
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -137,13 +151,15 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         source = nil
         for waiter in writabilityWaiters { waiter.fail(WebSocketError.connectionClosed(outcome)) }
         writabilityWaiters.removeAll()
-        for (_, promise) in deferredSends { promise.fail(WebSocketError.connectionClosed(outcome)) }
+        for (_, promise) in deferredSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
         deferredSends.removeAll()
+        refuseOutbound()
         closedPromise.succeed(outcome)
         context.fireChannelInactive()
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        outbound?.setWritable(context.channel.isWritable)
         if context.channel.isWritable {
             let waiters = writabilityWaiters
             writabilityWaiters.removeAll()
@@ -183,6 +199,49 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         return afterWrite(context: context)
     }
 
+    /// Writes everything tasks queued since the last drain, then flushes once.
+    private func drainOutbound() {
+        guard let outbound else { return }
+        let items = outbound.takeAll()
+        guard let context else { return }
+        for item in items {
+            // RFC 6455 §5.5.1: nothing after a close frame; what was queued meanwhile is dropped.
+            guard machine.canSend else { break }
+            switch item {
+            case .message(let message):
+                if machine.isSendingFragmentedMessage {
+                    deferredSends.append((message, nil))
+                } else {
+                    machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+                }
+            case .fragment(let data, let kind, let isFinal):
+                machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize) {
+                    context.write(wrapOutboundOut($0), promise: nil)
+                }
+                if isFinal { sendDeferred() }
+            }
+        }
+        needsFlush = true
+        flushIfNeeded(context: context)
+        outbound.setWritable(context.channel.isWritable)
+    }
+
+    private func sendDeferred() {
+        let waiting = deferredSends
+        deferredSends.removeAll()
+        for (message, promise) in waiting {
+            let sent = send(message)
+            if let promise { sent.cascade(to: promise) }
+        }
+    }
+
+    /// Once the close handshake has begun, tells senders why nothing more goes out.
+    private func refuseOutbound() {
+        guard !outboundRefused, !machine.canSend, let outbound else { return }
+        outboundRefused = true
+        outbound.refuse(refusal(size: nil) ?? .connectionClosing)
+    }
+
     /// Sends the next piece of a message sent fragment by fragment (see
     /// ``ConnectionStateMachine/encodeFragment(_:of:isFinal:fragmentSize:write:)``). Suspends like
     /// ``send(_:)`` while the channel is not writable.
@@ -192,11 +251,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize) {
             context.write(wrapOutboundOut($0), promise: nil)
         }
-        if isFinal {
-            let waiting = deferredSends
-            deferredSends.removeAll()
-            for (message, promise) in waiting { send(message).cascade(to: promise) }
-        }
+        if isFinal { sendDeferred() }
         return afterWrite(context: context)
     }
 
@@ -237,10 +292,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         return context.eventLoop.makeSucceededVoidFuture()
     }
 
-    /// Starts the close handshake with `frame`; returns how the connection ended once TCP closed.
-    public func close(_ frame: CloseFrame) -> EventLoopFuture<CloseOutcome> {
+    /// Starts the close handshake with `frame`, waiting `timeout` (default: the configured close
+    /// timeout) for the peer's answer; returns how the connection ended once TCP closed.
+    public func close(_ frame: CloseFrame, timeout: TimeAmount? = nil) -> EventLoopFuture<CloseOutcome> {
         guard let context else { return closedPromise.futureResult }
-        machine.closeRequested(frame)
+        machine.closeRequested(frame, timeout: timeout)
         runActions(context: context)
         flushIfNeeded(context: context)
         return closedPromise.futureResult
@@ -308,6 +364,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         if !isReading {
             deliverReceived()
         }
+        refuseOutbound()
     }
 
     private func closeTimeoutFired() {
