@@ -48,17 +48,25 @@ public struct CloseFrame: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
-    /// A reason with a retry hint appended in the form ``retryHint`` reads.
+    /// A reason with a retry hint appended in the form ``retryHint`` reads. A reason too long to
+    /// leave room for the hint within 123 bytes is shortened, so that the hint is never cut off.
     public static func reason(_ reason: String, retryIn delay: Duration) -> String {
         let milliseconds = ReconnectPolicy.nanoseconds(delay) / 1_000_000
-        return reason.isEmpty ? "retry in \(milliseconds) ms" : "\(reason); retry in \(milliseconds) ms"
+        let hint = "retry in \(milliseconds) ms"
+        guard !reason.isEmpty else { return hint }
+        let room = max(0, maximumReasonLength - hint.utf8.count - 2)
+        return "\(truncatedReason(reason, maximumLength: room)); \(hint)"
     }
 
     /// Cuts `reason` to at most 123 UTF-8 bytes without splitting a scalar.
     public static func truncatedReason(_ reason: String) -> String {
+        truncatedReason(reason, maximumLength: maximumReasonLength)
+    }
+
+    private static func truncatedReason(_ reason: String, maximumLength: Int) -> String {
         let utf8 = reason.utf8
-        guard utf8.count > maximumReasonLength else { return reason }
-        var end = utf8.index(utf8.startIndex, offsetBy: maximumReasonLength)
+        guard utf8.count > maximumLength else { return reason }
+        var end = utf8.index(utf8.startIndex, offsetBy: maximumLength)
         // Step back over continuation bytes (10xxxxxx) to the start of the scalar that was cut.
         while end > utf8.startIndex, utf8[end] & 0xC0 == 0x80 {
             end = utf8.index(before: end)

@@ -1,0 +1,233 @@
+import Holdfast
+import NIOCore
+import ServiceLifecycleTestKit
+import Testing
+
+/// A server's graceful shutdown: 1001 to every connection, delivery until each peer's close answer,
+/// no new connections meanwhile, a drain timeout for peers that never answer, and an optional
+/// spread of the closes over a window with a retry hint.
+@Suite(.timeLimit(.minutes(1)))
+struct ShutdownTests {
+    /// Settings whose close timeout (5 s) differs from the drain timeout, so a test can tell which
+    /// one ended a connection.
+    static func configuration(drainTimeout: TimeAmount = .seconds(3), spread: TimeAmount? = nil)
+        -> WebSocketServerConfiguration
+    {
+        WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(), drainTimeout: drainTimeout,
+                                     shutdownSpread: spread)
+    }
+
+    /// A handler that reports every received message as `path text`.
+    static func recording() -> (AsyncStream<String>, @Sendable (WebSocket) async throws -> Void) {
+        let (received, sink) = AsyncStream.makeStream(of: String.self)
+        return (received, { ws in
+            for await message in ws.messages { sink.yield("\(ws.request.path) \(message.text ?? "<binary>")") }
+        })
+    }
+
+    /// Connects a Holdfast client to `path`, says hello, and waits for the server to close;
+    /// returns how the connection ended and when (on the continuous clock).
+    static func client(port: Int, path: String) async throws -> (CloseOutcome, ContinuousClock.Instant) {
+        try await connect("ws://127.0.0.1:\(port)\(path)") { ws in
+            try await ws.send(text: "hello")
+            for await _ in ws.messages {}
+            let ended = ContinuousClock.now
+            return (await ws.closeOutcome, ended)
+        }
+    }
+
+    /// The code and reason of a close frame's payload.
+    static func decodeClose(_ payload: ByteBuffer) -> (code: UInt16?, reason: String) {
+        var payload = payload
+        let code = payload.readInteger(as: UInt16.self)
+        return (code, payload.readString(length: payload.readableBytes) ?? "")
+    }
+
+    /// Tries a new connection and checks that it does not get through: refused at the TCP level,
+    /// or answered with HTTP 503.
+    static func expectRefused(port: Int, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            try await connect("ws://127.0.0.1:\(port)/late") { _ in }
+            Issue.record("a connection made after the shutdown began was upgraded", sourceLocation: sourceLocation)
+        } catch let error as HandshakeError {
+            // A handshake the server saw answers 503; one the closing listener dropped ends early.
+            if let status = error.status {
+                #expect(status == .serviceUnavailable, "\(error)", sourceLocation: sourceLocation)
+            }
+        } catch {
+            // Connection refused: the listener is closed.
+        }
+    }
+
+    @Test("200 clients connected: shutdown() closes every one with 1001 and the reason, cleanly")
+    func shutdownWithManyClients() async throws {
+        let count = 200
+        let (received, handler) = Self.recording()
+        try await withRunningServer(configuration: Self.configuration(), handler: handler) { server, port in
+            try await withThrowingTaskGroup(of: CloseOutcome.self) { clients in
+                for index in 0..<count {
+                    clients.addTask { try await Self.client(port: port, path: "/client/\(index)").0 }
+                }
+                // Every hello arrived: every connection is registered and served.
+                let hellos = try await collect(count, of: received, "a hello from every client")
+                #expect(Set(hellos) == Set((0..<count).map { "/client/\($0) hello" }))
+
+                let report = try await withTimeout("the shutdown") { await server.shutdown() }
+                #expect(report == ShutdownReport(closedCleanly: count, cut: 0))
+
+                var outcomes: [CloseOutcome] = []
+                for try await outcome in clients { outcomes.append(outcome) }
+                #expect(outcomes.count == count)
+                let notGoingAway = outcomes.filter { $0.code != .goingAway || $0.reason != "server shutting down" }
+                #expect(notGoingAway.isEmpty, "\(notGoingAway.count) clients saw \(Set(notGoingAway.map(\.description)))")
+                #expect(!outcomes.contains { $0.code == .abnormalClosure }, "no client sees 1006")
+                #expect(outcomes.allSatisfy { $0.wasClean })
+                #expect(outcomes.allSatisfy { $0.sent?.code == .goingAway }, "each client answered with 1001")
+            }
+            // Stopped for good: nothing listens any more.
+            await Self.expectRefused(port: port)
+            #expect(await server.stopped() == ShutdownReport(closedCleanly: count, cut: 0))
+        }
+    }
+
+    @Test("what a peer sends before answering the 1001 reaches the handler; new connections are refused meanwhile")
+    func deliversUntilCloseAnswer() async throws {
+        let (received, handler) = Self.recording()
+        try await withRunningServer(configuration: Self.configuration(), handler: handler) { server, port in
+            try await RawConnection.with(port: port) { raw in
+                try await raw.write(upgradeRequest(port: port))
+                let head = try await raw.readHTTPHead()
+                #expect(head.hasPrefix("HTTP/1.1 101 "))
+                try await raw.write(maskedClientFrame(opcode: 0x1, payload: Array("hello".utf8)))
+                #expect(try await first(of: received, "the hello") == "/raw hello")
+
+                async let report = server.shutdown()
+                let close = try await raw.readSmallFrame()
+                #expect(close.firstByte == 0x88)
+                let (code, reason) = Self.decodeClose(close.payload)
+                #expect(code == 1001)
+                #expect(reason == "server shutting down")
+
+                // Draining: the server waits for this peer's answer, and lets no one else in.
+                await Self.expectRefused(port: port)
+
+                try await raw.write(maskedClientFrame(opcode: 0x1, payload: Array("still here 1".utf8))
+                                    + maskedClientFrame(opcode: 0x1, payload: Array("still here 2".utf8)))
+                try await raw.write(maskedClientFrame(opcode: 0x8, payload: [0x03, 0xE9]))
+                let rest = try await raw.readToEnd()
+                #expect(rest.readableBytes == 0, "nothing follows the server's close frame")
+                #expect(raw.sawEndOfStream, "the server closes TCP once the handshake is complete")
+
+                let finalReport = await report
+                #expect(finalReport == ShutdownReport(closedCleanly: 1, cut: 0))
+            }
+            #expect(try await collect(2, of: received, "the messages sent before the close answer")
+                    == ["/raw still here 1", "/raw still here 2"])
+        }
+    }
+
+    @Test("a peer that never answers the 1001 is cut at the drain timeout; the others close cleanly")
+    func drainTimeoutCutsSilentPeer() async throws {
+        let (received, handler) = Self.recording()
+        let drainTimeout = TimeAmount.seconds(1)
+        try await withRunningServer(configuration: Self.configuration(drainTimeout: drainTimeout),
+                                    handler: handler) { server, port in
+            try await withThrowingTaskGroup(of: CloseOutcome.self) { clients in
+                clients.addTask { try await Self.client(port: port, path: "/polite").0 }
+                try await RawConnection.with(port: port) { raw in
+                    try await raw.write(upgradeRequest(port: port, path: "/silent"))
+                    _ = try await raw.readHTTPHead()
+                    try await raw.write(maskedClientFrame(opcode: 0x1, payload: Array("hello".utf8)))
+                    let hellos = try await collect(2, of: received, "both hellos")
+                    #expect(Set(hellos) == ["/polite hello", "/silent hello"])
+
+                    async let report = server.shutdown()
+                    let close = try await raw.readSmallFrame()
+                    let closeSeen = ContinuousClock.now
+                    #expect(Self.decodeClose(close.payload).code == 1001)
+                    // Never answer: the server alone decides when to give up.
+                    _ = try await raw.readToEnd()
+                    let waited = closeSeen.duration(to: .now)
+                    #expect(raw.sawEndOfStream)
+                    #expect(waited >= .milliseconds(800), "cut after \(waited), before the 1 s drain timeout")
+                    #expect(waited < .seconds(4), "cut after \(waited): the drain timeout, not the 5 s close timeout")
+
+                    let finalReport = await report
+                    #expect(finalReport == ShutdownReport(closedCleanly: 1, cut: 1))
+                }
+                let polite = try #require(try await clients.next())
+                #expect(polite.code == .goingAway)
+                #expect(polite.wasClean)
+            }
+        }
+    }
+
+    @Test("with a spread, the 1001s go out across the window and each carries a retry hint")
+    func spreadShutdown() async throws {
+        let count = 50
+        let window = Duration.seconds(1)
+        let (received, handler) = Self.recording()
+        try await withRunningServer(configuration: Self.configuration(spread: .seconds(1)), handler: handler) { server, port in
+            try await withThrowingTaskGroup(of: (CloseOutcome, ContinuousClock.Instant).self) { clients in
+                for index in 0..<count {
+                    clients.addTask { try await Self.client(port: port, path: "/client/\(index)") }
+                }
+                _ = try await collect(count, of: received, "a hello from every client")
+                let report = try await withTimeout("the shutdown") { await server.shutdown() }
+                #expect(report == ShutdownReport(closedCleanly: count, cut: 0))
+
+                var results: [(CloseOutcome, ContinuousClock.Instant)] = []
+                for try await result in clients { results.append(result) }
+                let outcomes = results.map(\.0)
+                #expect(outcomes.allSatisfy { $0.code == .goingAway && $0.wasClean })
+                #expect(outcomes.allSatisfy { $0.reason.hasPrefix("server shutting down") })
+                let hints = Set(outcomes.map { $0.received?.retryHint })
+                #expect(hints == [window], "every reason carries `retry in 1000 ms`")
+
+                let times = results.map(\.1).sorted()
+                let span = times.first!.duration(to: times.last!)
+                #expect(span >= window / 2, "the closes came within \(span)")
+                #expect(span < window * 3, "the closes came within \(span)")
+                // Spread, not bunched: no tenth of the window sees half of the closes.
+                let busiest = times.indices.map { start in
+                    times[start...].prefix { times[start].duration(to: $0) < window / 10 }.count
+                }.max()!
+                #expect(busiest < count / 2, "\(busiest) closes within \(window / 10)")
+            }
+        }
+    }
+
+    @Test("a service-lifecycle graceful shutdown sends 1001 and run() returns once drained")
+    func serviceGracefulShutdown() async throws {
+        let count = 3
+        let (received, handler) = Self.recording()
+        let server = WebSocketServer(configuration: Self.configuration(), logger: silentLogger, handler: handler)
+        try await testGracefulShutdown { trigger in
+            let (runEnded, runSink) = AsyncStream.makeStream(of: Void.self)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await server.run()
+                    runSink.yield()
+                }
+                let port = try #require(try await withTimeout("the server to listen") {
+                    try await server.listeningAddress
+                }.port)
+                let outcomes = try await withThrowingTaskGroup(of: CloseOutcome.self) { clients in
+                    for index in 0..<count {
+                        clients.addTask { try await Self.client(port: port, path: "/client/\(index)").0 }
+                    }
+                    _ = try await collect(count, of: received, "a hello from every client")
+                    trigger.triggerGracefulShutdown()
+                    var outcomes: [CloseOutcome] = []
+                    for try await outcome in clients { outcomes.append(outcome) }
+                    return outcomes
+                }
+                #expect(outcomes.count == count)
+                #expect(outcomes.allSatisfy { $0.code == .goingAway && $0.wasClean })
+                // run() returns on its own, without being cancelled.
+                try await first(of: runEnded, "run() to return")
+                #expect(await server.stopped() == ShutdownReport(closedCleanly: count, cut: 0))
+            }
+        }
+    }
+}
