@@ -38,11 +38,14 @@ public final class WebSocket: Sendable {
         self.request = upgraded.request
         self.subprotocol = upgraded.subprotocol
         self.responseHeaders = upgraded.responseHeaders
-        self.messages = WebSocketMessages(upgraded.inbound)
-        self.fragments = WebSocketFragments(upgraded.inbound)
+        guard let inbound = upgraded.inbound, let outbound = upgraded.outbound else {
+            preconditionFailure("a WebSocket was made for a connection served on its event loop")
+        }
+        self.messages = WebSocketMessages(inbound)
+        self.fragments = WebSocketFragments(inbound)
         self.peerLimits = upgraded.peerLimits
         self.handler = upgraded.handler
-        self.outbound = upgraded.outbound
+        self.outbound = outbound
         self.channel = upgraded.channel
     }
 
@@ -128,15 +131,6 @@ public final class WebSocket: Sendable {
             return try await onEventLoop { $0.close(frame) }.get()
         } catch {
             return CloseOutcome(sent: nil, received: nil)
-        }
-    }
-
-    /// Starts closing after `delay` without waiting: the close handshake then has `timeout`.
-    func beginClose(code: CloseCode, reason: String, timeout: TimeAmount, after delay: TimeAmount) {
-        let handler = self.handler
-        let frame = CloseFrame(code: code, reason: reason)
-        handler.eventLoop.scheduleTask(in: delay) {
-            _ = handler.value.close(frame, timeout: timeout)
         }
     }
 

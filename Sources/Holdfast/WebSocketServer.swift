@@ -68,6 +68,10 @@ public struct WebSocketServerConfiguration: Sendable {
 /// One connection's error never affects another. When the handler returns, the connection is
 /// closed with 1000 (1011 if it threw), and the close handshake is awaited.
 ///
+/// For the most throughput per core, serve connections on their event loops instead, with
+/// ``init(configuration:logger:eventLoopHandler:)`` and a ``WebSocketEventLoopHandler``: no
+/// task per connection, no thread hop per message; the handler must not block.
+///
 /// The server is a swift-service-lifecycle `Service`: a graceful shutdown (``shutdown()``, or the
 /// service group's, e.g. on SIGTERM) stops accepting at once — a handshake in progress gets
 /// 503 — sends 1001 to every open connection, delivers what arrives before each peer's close
@@ -77,7 +81,7 @@ public final class WebSocketServer: Service, Sendable {
     /// The server's settings.
     public let configuration: WebSocketServerConfiguration
     private let logger: Logger
-    private let handler: @Sendable (WebSocket) async throws -> Void
+    private let handling: Handling
     private let listening = ListeningState()
     private let connections = ConnectionRegistry()
 
@@ -91,7 +95,26 @@ public final class WebSocketServer: Service, Sendable {
                 handler: @escaping @Sendable (WebSocket) async throws -> Void) {
         self.configuration = configuration
         self.logger = logger
-        self.handler = handler
+        self.handling = .tasks(handler)
+    }
+
+    /// Creates a server whose connections are served on their event loops by `eventLoopHandler`.
+    /// - Parameters:
+    ///   - configuration: where to listen and what to accept.
+    ///   - logger: where connection failures are logged; default a logger labelled `holdfast.server`.
+    ///   - eventLoopHandler: gets every connection's events, on its event loop.
+    public init(configuration: WebSocketServerConfiguration = .init(),
+                logger: Logger = Logger(label: "holdfast.server"),
+                eventLoopHandler: any WebSocketEventLoopHandler) {
+        self.configuration = configuration
+        self.logger = logger
+        self.handling = .eventLoop(eventLoopHandler)
+    }
+
+    /// How connections are handled: a task each, or callbacks on their event loops.
+    private enum Handling: Sendable {
+        case tasks(@Sendable (WebSocket) async throws -> Void)
+        case eventLoop(any WebSocketEventLoopHandler)
     }
 
     /// The address the server listens on, once it does; waits until then. Throws if ``run()``
@@ -132,14 +155,14 @@ public final class WebSocketServer: Service, Sendable {
         logger.info("shutting down", metadata: ["connections": "\(open.count)"])
         listener?.close(promise: nil)
         let spread = configuration.shutdownSpread
-        for (index, webSocket) in open.enumerated() {
+        for (index, connection) in open.enumerated() {
             var reason = configuration.shutdownReason
             var delay = TimeAmount.zero
             if let spread {
                 reason = CloseFrame.reason(reason, retryIn: .nanoseconds(spread.nanoseconds))
                 delay = .nanoseconds(spread.nanoseconds * Int64(index) / Int64(max(1, open.count)))
             }
-            webSocket.beginClose(code: .goingAway, reason: reason, timeout: configuration.drainTimeout, after: delay)
+            connection.beginClose(code: .goingAway, reason: reason, timeout: configuration.drainTimeout, after: delay)
         }
     }
 
@@ -160,9 +183,47 @@ public final class WebSocketServer: Service, Sendable {
     private func serve(on group: any EventLoopGroup) async throws {
 
         let connections = self.connections
+        let logger = self.logger
+        let drainReason = configuration.shutdownReason
+        var eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)?
+        if case .eventLoop(let handler) = handling {
+            eventLoopDelivery = { upgraded in
+                let connection = EventLoopWebSocket(upgraded)
+                upgraded.handler.value.deliverOnEventLoop(
+                    received: { element in
+                        switch element {
+                        case .message(let message): handler.received(message, on: connection)
+                        case .fragment(let fragment): handler.received(fragment, on: connection)
+                        }
+                    },
+                    closed: { outcome in handler.connectionClosed(connection, outcome: outcome) })
+            }
+        }
         let settings = ServerHandshakeSettings(configuration: configuration.webSocket,
                                                shouldUpgrade: effectiveShouldUpgrade(),
-                                               isDraining: { connections.isDraining }, logger: logger)
+                                               isDraining: { connections.isDraining },
+                                               eventLoopDelivery: eventLoopDelivery, logger: logger)
+        let handling = self.handling
+        /// Every upgraded connection is registered on its event loop, so that a shutdown reaches
+        /// it and its end is counted, whichever way it is handled.
+        @Sendable func track(_ handshake: EventLoopFuture<ServerHandshakeOutcome>) {
+            handshake.whenSuccess { outcome in
+                guard case .upgraded(let upgraded) = outcome else { return }
+                let handler = upgraded.handler.value
+                guard let id = connections.register(upgraded.handler) else {
+                    _ = handler.close(CloseFrame(code: .goingAway, reason: drainReason))
+                    return
+                }
+                handler.closeOutcome.whenSuccess { connections.ended(id, outcome: $0) }
+                if case .eventLoop(let eventLoopHandler) = handling {
+                    eventLoopHandler.connectionOpened(EventLoopWebSocket(upgraded))
+                }
+            }
+        }
+        if case .eventLoop = handling {
+            try await serveOnEventLoops(group: group, settings: settings, track: track)
+            return
+        }
         let serverChannel: NIOAsyncChannel<EventLoopFuture<ServerHandshakeOutcome>, Never>
         do {
             serverChannel = try await ServerBootstrap(group: group)
@@ -172,7 +233,9 @@ public final class WebSocketServer: Service, Sendable {
                 .childChannelOption(.maxMessagesPerRead, value: 16)
                 .bind(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try ServerHandshakeHandler.configure(channel, settings: settings)
+                        let handshake = try ServerHandshakeHandler.configure(channel, settings: settings)
+                        track(handshake)
+                        return handshake
                     }
                 }
         } catch {
@@ -207,16 +270,15 @@ public final class WebSocketServer: Service, Sendable {
     }
 
     private func serve(_ handshake: EventLoopFuture<ServerHandshakeOutcome>) async {
-        guard case .upgraded(let upgraded)? = try? await handshake.get() else { return }
+        guard case .tasks(let handler) = handling,
+              case .upgraded(let upgraded)? = try? await handshake.get() else { return }
         let webSocket = WebSocket(upgraded)
-        guard let id = connections.register(webSocket) else {
-            // Upgraded as the shutdown began: it goes away like the others.
-            await webSocket.close(code: .goingAway, reason: configuration.shutdownReason)
-            return
-        }
         var closeCode = CloseCode.normalClosure
         do {
             try await handler(webSocket)
+        } catch let error as WebSocketError {
+            // The connection closed under the handler (a send after the peer's close): no fault.
+            logger.debug("connection handler ended by the connection", metadata: ["error": "\(error)"])
         } catch {
             logger.warning("connection handler failed", metadata: ["error": "\(error)"])
             closeCode = .internalError
@@ -225,8 +287,48 @@ public final class WebSocketServer: Service, Sendable {
             webSocket.abort()
         }
         let outcome = await webSocket.close(code: closeCode)
-        connections.ended(id, outcome: outcome)
         logger.debug("connection closed", metadata: ["outcome": "\(outcome)"])
+    }
+
+    /// Serves with callbacks on the event loops: the listener's channel initializer does all the
+    /// work, and this task only waits for the listener to close and the connections to end.
+    private func serveOnEventLoops(group: any EventLoopGroup, settings: ServerHandshakeSettings,
+                                   track: @escaping @Sendable (EventLoopFuture<ServerHandshakeOutcome>) -> Void)
+        async throws
+    {
+        let listener: any Channel
+        do {
+            listener = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: configuration.backlog)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        track(try ServerHandshakeHandler.configure(channel, settings: settings))
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            listening.fail(error)
+            throw error
+        }
+        if let address = listener.localAddress {
+            listening.succeed(address)
+            logger.info("listening", metadata: ["address": "\(address)"])
+        }
+        guard connections.listening(on: listener) else {
+            try await listener.close()
+            return
+        }
+        let connections = self.connections
+        await withTaskCancellationHandler {
+            try? await listener.closeFuture.get()
+            await connections.waitUntilNoneOpen()
+        } onCancel: {
+            listener.close(promise: nil)
+            connections.abortAll()
+        }
     }
 }
 
@@ -250,7 +352,7 @@ public struct ShutdownReport: Sendable, Hashable, CustomStringConvertible {
 /// The server's open connections and shutdown state, shared by its tasks.
 final class ConnectionRegistry: Sendable {
     private struct State {
-        var open: [Int: WebSocket] = [:]
+        var open: [Int: NIOLoopBound<WebSocketChannelHandler>] = [:]
         var nextID = 0
         var listener: (any Channel)?
         var draining = false
@@ -258,6 +360,7 @@ final class ConnectionRegistry: Sendable {
         var report = ShutdownReport(closedCleanly: 0, cut: 0)
         var finished = false
         var waiters: [CheckedContinuation<ShutdownReport, Never>] = []
+        var emptyWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -273,19 +376,39 @@ final class ConnectionRegistry: Sendable {
     }
 
     /// Registers an open connection; `nil` once draining.
-    func register(_ webSocket: WebSocket) -> Int? {
+    func register(_ handler: NIOLoopBound<WebSocketChannelHandler>) -> Int? {
         state.withLockedValue { state in
             guard !state.draining else { return nil }
             let id = state.nextID
             state.nextID += 1
-            state.open[id] = webSocket
+            state.open[id] = handler
             return id
+        }
+    }
+
+    /// Waits until every registered connection has ended.
+    func waitUntilNoneOpen() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLockedValue { state -> Bool in
+                guard !state.open.isEmpty else { return true }
+                state.emptyWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Closes every connection's TCP at once (a cancelled server).
+    func abortAll() {
+        let open = state.withLockedValue { Array($0.open.values) }
+        for handler in open {
+            handler.eventLoop.execute { handler.value.abort() }
         }
     }
 
     /// Marks the start of a shutdown; returns the listener and the open connections, or `nil`
     /// when a shutdown already began.
-    func beginDraining() -> ((any Channel)?, [WebSocket])? {
+    func beginDraining() -> ((any Channel)?, [NIOLoopBound<WebSocketChannelHandler>])? {
         state.withLockedValue { state in
             guard !state.draining else { return nil }
             state.draining = true
@@ -296,15 +419,21 @@ final class ConnectionRegistry: Sendable {
 
     /// A connection ended; those open when the shutdown began are counted in the report.
     func ended(_ id: Int, outcome: CloseOutcome) {
-        state.withLockedValue { state in
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             state.open[id] = nil
-            guard state.drained.remove(id) != nil else { return }
-            if outcome.wasClean {
-                state.report.closedCleanly += 1
-            } else {
-                state.report.cut += 1
+            if state.drained.remove(id) != nil {
+                if outcome.wasClean {
+                    state.report.closedCleanly += 1
+                } else {
+                    state.report.cut += 1
+                }
             }
+            guard state.open.isEmpty else { return [] }
+            let waiters = state.emptyWaiters
+            state.emptyWaiters.removeAll()
+            return waiters
         }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// The server has stopped: hand the report to whoever waits for it.
@@ -374,5 +503,15 @@ final class ListeningState: Sendable {
             return waiters
         }
         for waiter in waiters { waiter.resume(with: result) }
+    }
+}
+
+extension NIOLoopBound where Value == WebSocketChannelHandler {
+    /// Starts closing after `delay`, from any thread; the close handshake then has `timeout`.
+    func beginClose(code: CloseCode, reason: String, timeout: TimeAmount, after delay: TimeAmount) {
+        let frame = CloseFrame(code: code, reason: reason)
+        eventLoop.scheduleTask(in: delay) {
+            _ = self.value.close(frame, timeout: timeout)
+        }
     }
 }

@@ -74,17 +74,16 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, webSocket: webSocket, threads: threads,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) })
-        let streaming = stream
-        let server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-            if streaming {
+        let server: WebSocketServer
+        if stream {
+            // Fragments go back as they arrive, through the async API: memory stays within a frame.
+            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
                 for await fragment in webSocket.fragments {
                     try await webSocket.sendFragment(fragment.data, of: fragment.kind, isFinal: fragment.isFinal)
                 }
-            } else {
-                for await message in webSocket.messages {
-                    try await webSocket.send(message)
-                }
             }
+        } else {
+            server = WebSocketServer(configuration: configuration, logger: logger, eventLoopHandler: EchoHandler())
         }
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -99,6 +98,14 @@ struct Serve: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+    }
+}
+
+/// Echoes every message on its connection's event loop: the fastest path (no task per connection).
+struct EchoHandler: WebSocketEventLoopHandler {
+    func received(_ message: WebSocketMessage, on connection: EventLoopWebSocket) {
+        // A connection that is closing takes nothing more; the peer's close is under way.
+        try? connection.send(message)
     }
 }
 

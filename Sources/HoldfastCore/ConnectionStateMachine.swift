@@ -55,6 +55,8 @@ public struct ConnectionStateMachine {
     private var state: State = .open
     private var parser: FrameParser
     private var inbound = ByteBuffer()
+    /// An empty buffer to reset `inbound` to without allocating: it shares this one's storage.
+    private static let emptyBuffer = ByteBuffer()
     private var pending = CircularBuffer<Action>(initialCapacity: 4)
     private var message: MessageInProgress?
     private var textValidator = UTF8Validator()
@@ -136,7 +138,7 @@ public struct ConnectionStateMachine {
         }
         state = .closed(outcome)
         pending.removeAll()
-        inbound.clear()
+        inbound = Self.emptyBuffer
         return outcome
     }
 
@@ -183,7 +185,7 @@ public struct ConnectionStateMachine {
                 break
             case .failed, .closeExchanged, .closed:
                 // RFC 6455 §5.5.1 / §7.1.7: nothing after the close handshake or a failure is processed.
-                inbound.clear()
+                inbound = Self.emptyBuffer
                 return nil
             }
             let frame: Frame?
@@ -194,12 +196,15 @@ public struct ConnectionStateMachine {
                 return pending.popFirst()
             }
             guard let frame else {
+                // All input is consumed; drop the read buffer so an idle connection holds none.
+                inbound = Self.emptyBuffer
                 validatePartialText()
                 return pending.popFirst()
             }
             if let action = process(frame) { return action }
             if let action = pending.popFirst() { return action }
         }
+        inbound = Self.emptyBuffer
         return nil
     }
 
@@ -355,7 +360,7 @@ public struct ConnectionStateMachine {
         case .failed, .closeExchanged, .closed:
             break
         }
-        inbound.clear()
+        inbound = Self.emptyBuffer
         return pending.popFirst()
     }
 
@@ -401,7 +406,7 @@ public struct ConnectionStateMachine {
     /// RFC 6455 §7.1.7, "Fail the WebSocket Connection": send a close frame with the error's code
     /// (unless one was sent already), then end TCP and discard whatever else arrives.
     private mutating func fail(_ error: WebSocketProtocolError) {
-        inbound.clear()
+        inbound = Self.emptyBuffer
         message = nil
         switch state {
         case .open:

@@ -34,11 +34,14 @@ public struct FrameParser: Sendable {
 
     private var state: State = .awaitingHeader
     /// Bytes of a header that arrived split across reads.
-    private var partialHeader = ByteBuffer()
+    private var partialHeader = Self.emptyBuffer
     private let allocator = ByteBufferAllocator()
 
     /// The longest header: 2 bytes, a 64-bit length and a masking key.
     static let maximumHeaderLength = 14
+
+    /// An empty buffer to reset to without allocating.
+    private static let emptyBuffer = ByteBuffer()
 
     /// Creates a parser for frames received by `role`, with the given limits.
     public init(role: Role, maxFrameSize: Int, maxMessageSize: Int) {
@@ -106,7 +109,7 @@ public struct FrameParser: Sendable {
             return nil
         }
         input.moveReaderIndex(forwardBy: length - stashed)
-        partialHeader.clear()
+        partialHeader = Self.emptyBuffer
         return header
     }
 

@@ -17,8 +17,9 @@ public struct UpgradedConnection: Sendable {
     public let channel: any Channel
     /// The connection's handler, usable on the channel's event loop.
     public let handler: NIOLoopBound<WebSocketChannelHandler>
-    /// The received messages, paced by their consumer.
-    public let inbound: WebSocketChannelHandler.Inbound
+    /// The received messages, paced by their consumer; `nil` for connections served on the
+    /// event loop (see ``ServerHandshakeSettings/eventLoopDelivery``).
+    public let inbound: WebSocketChannelHandler.Inbound?
     /// The upgrade request (server) or the request sent (client).
     public let request: UpgradeRequest
     /// The subprotocol both sides agreed on, if any.
@@ -27,8 +28,8 @@ public struct UpgradedConnection: Sendable {
     public let responseHeaders: HTTPHeaders
     /// The limits the peer announced (a Holdfast server announces its own to clients).
     public let peerLimits: AnnouncedLimits
-    /// Where tasks queue what they send.
-    public let outbound: OutboundQueue
+    /// Where tasks queue what they send; `nil` for connections served on the event loop.
+    public let outbound: OutboundQueue?
 }
 
 /// The settings a server applies to each connection's handshake.
@@ -39,15 +40,22 @@ public struct ServerHandshakeSettings: Sendable {
     public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?
     /// Whether the server is shutting down: a handshake completing then gets 503.
     public var isDraining: @Sendable () -> Bool
+    /// When set, connections are served on their event loop: no inbound sequence or outbound
+    /// queue is made, and this is called on the event loop with each upgraded connection before
+    /// it reads its first frame, to install its callbacks
+    /// (``WebSocketChannelHandler/deliverOnEventLoop(received:closed:)``).
+    public var eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)?
     /// Where handshake failures are logged.
     public var logger: Logger
 
     /// Creates handshake settings.
     public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
-                isDraining: @escaping @Sendable () -> Bool = { false }, logger: Logger) {
+                isDraining: @escaping @Sendable () -> Bool = { false },
+                eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)? = nil, logger: Logger) {
         self.configuration = configuration
         self.shouldUpgrade = shouldUpgrade
         self.isDraining = isDraining
+        self.eventLoopDelivery = eventLoopDelivery
         self.logger = logger
     }
 }
@@ -161,12 +169,14 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         let handler = WebSocketChannelHandler(role: .server, configuration: configuration,
                                               eventLoop: context.eventLoop, logger: settings.logger)
-        let inbound = handler.makeInboundSequence()
-        let outbound = handler.makeOutboundQueue()
+        let onEventLoop = settings.eventLoopDelivery
+        let inbound = onEventLoop == nil ? handler.makeInboundSequence() : nil
+        let outbound = onEventLoop == nil ? handler.makeOutboundQueue() : nil
         let upgraded = UpgradedConnection(
             channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
             inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers,
             peerLimits: handler.peerLimits, outbound: outbound)
+        onEventLoop?(upgraded)
         let outcome = self.outcome
         do {
             try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in

@@ -44,6 +44,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var source: Inbound.Source?
     private var received: [InboundElement] = []
+    /// The event-loop-bound API's receiver: when set, each message goes straight to it.
+    private var inboundCallback: ((InboundElement) -> Void)?
+    private var closedCallback: ((CloseOutcome) -> Void)?
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
@@ -51,6 +54,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var needsFlush = false
     private var flushScheduled = false
     private var readPaused = false
+    /// Reading paused because the event-loop API wrote more than the socket takes.
+    private var pausedForWritability = false
     private var readPending = false
     private var closeTimeout: Scheduled<Void>?
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
@@ -104,6 +109,32 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         return queue
     }
 
+    /// Delivers what arrives to `received` on the event loop, as it is parsed, instead of to an
+    /// `AsyncSequence` — the event-loop-bound API, with no task or thread hop per message — and
+    /// how the connection ended to `closed`. Call once, on the event loop, instead of
+    /// ``makeInboundSequence(lowWatermark:highWatermark:)``.
+    public func deliverOnEventLoop(received: @escaping (InboundElement) -> Void,
+                                   closed: @escaping (CloseOutcome) -> Void) {
+        inboundCallback = received
+        closedCallback = closed
+    }
+
+    /// Sends `message` from the event loop without a future: it is written at once and flushed
+    /// with the rest of the current read or event-loop tick. While the socket is not writable,
+    /// reading pauses, so a peer that does not read cannot make its echoes pile up.
+    /// - Throws: why it cannot be sent.
+    public func write(_ message: WebSocketMessage) throws(WebSocketError) {
+        if let refusal = refusal(size: message.data.readableBytes) { throw refusal }
+        guard let context else { throw .connectionClosed(nil) }
+        if machine.isSendingFragmentedMessage {
+            deferredSends.append((message, nil))
+            return
+        }
+        machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+        scheduleFlush(context: context)
+        if !context.channel.isWritable { pausedForWritability = true }
+    }
+
     // MARK: - Channel events
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -155,11 +186,21 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         deferredSends.removeAll()
         refuseOutbound()
         closedPromise.succeed(outcome)
+        closedCallback?(outcome)
+        inboundCallback = nil
+        closedCallback = nil
         context.fireChannelInactive()
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
         outbound?.setWritable(context.channel.isWritable)
+        if context.channel.isWritable, pausedForWritability {
+            pausedForWritability = false
+            if readPending {
+                readPending = false
+                context.read()
+            }
+        }
         if context.channel.isWritable {
             let waiters = writabilityWaiters
             writabilityWaiters.removeAll()
@@ -174,8 +215,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     public func read(context: ChannelHandlerContext) {
-        // Backpressure: while the consumer is behind, hold the read until it asks for more.
-        if readPaused {
+        // Backpressure: while the consumer is behind, or the socket full, hold the read.
+        if readPaused || pausedForWritability {
             readPending = true
         } else {
             context.read()
@@ -311,7 +352,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     fileprivate func resumeReading() {
         readPaused = false
-        if readPending, let context {
+        if readPending, !pausedForWritability, let context {
             readPending = false
             context.read()
         }
@@ -334,9 +375,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         while let action = machine.nextAction() {
             switch action {
             case .deliver(let message):
-                received.append(.message(message))
+                if let inboundCallback { inboundCallback(.message(message)) } else { received.append(.message(message)) }
             case .deliverFragment(let fragment):
-                received.append(.fragment(fragment))
+                if let inboundCallback { inboundCallback(.fragment(fragment)) } else { received.append(.fragment(fragment)) }
             case .write(let bytes):
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 needsFlush = true
