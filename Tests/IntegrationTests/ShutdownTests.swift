@@ -162,38 +162,57 @@ struct ShutdownTests {
         }
     }
 
+    /// Records, on each connection's event loop, when it opened and when it ended: timestamps
+    /// taken there do not depend on how busy the test's task pool is.
+    struct ClosingTimes: WebSocketEventLoopHandler {
+        let opened: AsyncStream<Void>.Continuation
+        let closed: AsyncStream<(CloseOutcome, ContinuousClock.Instant)>.Continuation
+
+        func connectionOpened(_ connection: EventLoopWebSocket) { opened.yield() }
+        func received(_ message: WebSocketMessage, on connection: EventLoopWebSocket) {}
+        func connectionClosed(_ connection: EventLoopWebSocket, outcome: CloseOutcome) {
+            closed.yield((outcome, .now))
+        }
+    }
+
     @Test("with a spread, the 1001s go out across the window and each carries a retry hint")
     func spreadShutdown() async throws {
         let count = 50
         let window = Duration.seconds(1)
-        let (received, handler) = Self.recording()
-        try await withRunningServer(configuration: Self.configuration(spread: .seconds(1)), handler: handler) { server, port in
-            try await withThrowingTaskGroup(of: (CloseOutcome, ContinuousClock.Instant).self) { clients in
-                for index in 0..<count {
-                    clients.addTask { try await Self.client(port: port, path: "/client/\(index)") }
-                }
-                _ = try await collect(count, of: received, "a hello from every client")
-                let report = try await withTimeout("the shutdown") { await server.shutdown() }
-                #expect(report == ShutdownReport(closedCleanly: count, cut: 0))
-
-                var results: [(CloseOutcome, ContinuousClock.Instant)] = []
-                for try await result in clients { results.append(result) }
-                let outcomes = results.map(\.0)
-                #expect(outcomes.allSatisfy { $0.code == .goingAway && $0.wasClean })
-                #expect(outcomes.allSatisfy { $0.reason.hasPrefix("server shutting down") })
-                let hints = Set(outcomes.map { $0.received?.retryHint })
-                #expect(hints == [window], "every reason carries `retry in 1000 ms`")
-
-                let times = results.map(\.1).sorted()
-                let span = times.first!.duration(to: times.last!)
-                #expect(span >= window / 2, "the closes came within \(span)")
-                #expect(span < window * 3, "the closes came within \(span)")
-                // Spread, not bunched: no tenth of the window sees half of the closes.
-                let busiest = times.indices.map { start in
-                    times[start...].prefix { times[start].duration(to: $0) < window / 10 }.count
-                }.max()!
-                #expect(busiest < count / 2, "\(busiest) closes within \(window / 10)")
+        let (opened, openedSink) = AsyncStream.makeStream(of: Void.self)
+        let (closed, closedSink) = AsyncStream.makeStream(of: (CloseOutcome, ContinuousClock.Instant).self)
+        var configuration = Self.configuration(spread: .seconds(1))
+        configuration.port = 0
+        let server = WebSocketServer(configuration: configuration, logger: silentLogger,
+                                     eventLoopHandler: ClosingTimes(opened: openedSink, closed: closedSink))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }
+            group.addTask { try await server.run() }
+            let port = try #require(try await withTimeout("the server to listen") { try await server.listeningAddress }.port)
+            for index in 0..<count {
+                group.addTask { _ = try await Self.client(port: port, path: "/client/\(index)") }
             }
+            _ = try await collect(count, of: opened, "every client connected")
+            let report = try await withTimeout("the shutdown") { await server.shutdown() }
+            #expect(report == ShutdownReport(closedCleanly: count, cut: 0))
+
+            let results = try await collect(count, of: closed, "every connection's end")
+            let outcomes = results.map(\.0)
+            #expect(outcomes.allSatisfy { $0.sent?.code == .goingAway && $0.wasClean })
+            #expect(outcomes.allSatisfy { $0.sent?.reason.hasPrefix("server shutting down") == true })
+            let hints = Set(outcomes.map { $0.sent?.retryHint })
+            #expect(hints == [window], "every reason carries `retry in 1000 ms`")
+
+            let times = results.map(\.1).sorted()
+            let span = times.first!.duration(to: times.last!)
+            #expect(span >= window / 2, "the closes came within \(span)")
+            #expect(span < window * 3, "the closes came within \(span)")
+            // Spread, not bunched: no tenth of the window sees half of the closes.
+            let busiest = times.indices.map { start in
+                times[start...].prefix { times[start].duration(to: $0) < window / 10 }.count
+            }.max()!
+            #expect(busiest < count / 2, "\(busiest) closes within \(window / 10)")
+            try await group.waitForAll()
         }
     }
 
