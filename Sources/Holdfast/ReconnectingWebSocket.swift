@@ -95,7 +95,10 @@ public final class ReconnectingWebSocket: Sendable {
     private let eventSink: AsyncStream<ReconnectEvent>.Continuation
     private let messageSink: AsyncStream<WebSocketMessage>.Continuation
     private let outbox: Outbox
-    private let clock: any Clock<Duration>
+    /// Waits on the injected clock.
+    private let sleep: @Sendable (Duration) async throws -> Void
+    /// Starts a stopwatch on the injected clock; calling the result reads it.
+    private let startStopwatch: @Sendable () -> @Sendable () -> Duration
     private let random: NIOLockedValueBox<any RandomNumberGenerator & Sendable>
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
@@ -108,17 +111,21 @@ public final class ReconnectingWebSocket: Sendable {
     ///   - randomSource: the jitter's source; tests pass a seeded one.
     ///   - eventLoopGroup: where connections run; default the shared group.
     ///   - logger: where connection changes are logged.
-    public init(url: String, configuration: ReconnectingWebSocketConfiguration = .init(),
-                clock: any Clock<Duration> = ContinuousClock(),
+    public init<C: Clock>(url: String, configuration: ReconnectingWebSocketConfiguration = .init(),
+                clock: C = ContinuousClock(),
                 randomSource: any RandomNumberGenerator & Sendable = SystemRandomNumberGenerator(),
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger = Logger(label: "holdfast.reconnecting-client")) {
+                logger: Logger = Logger(label: "holdfast.reconnecting-client")) where C.Duration == Duration {
         self.url = url
         self.configuration = configuration
         (self.events, self.eventSink) = AsyncStream.makeStream(of: ReconnectEvent.self)
         (self.messages, self.messageSink) = AsyncStream.makeStream(of: WebSocketMessage.self)
         self.outbox = Outbox(maxMessages: configuration.outboxMaxMessages, maxBytes: configuration.outboxMaxBytes)
-        self.clock = clock
+        self.sleep = { try await clock.sleep(for: $0, tolerance: nil) }
+        self.startStopwatch = {
+            let start = clock.now
+            return { start.duration(to: clock.now) }
+        }
         self.random = NIOLockedValueBox(randomSource)
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
@@ -157,12 +164,12 @@ public final class ReconnectingWebSocket: Sendable {
             eventSink.yield(.connecting(attempt: attempt))
             let ending: ReconnectPolicy.Disconnection
             var retryHint: Duration?
-            var connectedAt: ContinuousClock.Instant?
+            var upTime: (@Sendable () -> Duration)?
             do {
                 let webSocket = try await WebSocketClient.open(
                     url: WebSocketURL(url), configuration: configuration.client, eventLoopGroup: eventLoopGroup,
                     logger: logger)
-                connectedAt = .now
+                upTime = startStopwatch()
                 eventSink.yield(.connected)
                 let outcome = await session(webSocket)
                 ending = .closed(outcome)
@@ -176,18 +183,19 @@ public final class ReconnectingWebSocket: Sendable {
             }
             eventSink.yield(.disconnected(ending))
             if Task.isCancelled || outbox.closeRequest != nil { return }
-            if let connectedAt, connectedAt.duration(to: .now) >= configuration.policy.resetAfter { attempt = 0 }
+            if let upTime, upTime() >= configuration.policy.resetAfter { attempt = 0 }
             guard configuration.policy.isRetryable(ending), !configuration.policy.hasGivenUp(afterAttempts: attempt) else {
                 eventSink.yield(.gaveUp(ending))
                 throw ConnectionEnded(ending: ending)
             }
-            let delay = retryHint ?? random.withLockedValue { random in
+            // A server's hint is honoured up to the policy's maximum delay, never beyond.
+            let delay = retryHint.map { min($0, configuration.policy.maximumDelay) } ?? random.withLockedValue { random in
                 configuration.policy.delay(forAttempt: attempt, using: &random)
             }
             attempt += 1
             eventSink.yield(.waiting(attempt: attempt, delay: delay))
             do {
-                try await clock.sleep(for: delay, tolerance: nil)
+                try await sleep(delay)
             } catch {
                 return
             }

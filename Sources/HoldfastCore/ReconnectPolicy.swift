@@ -10,8 +10,8 @@ public struct ReconnectPolicy: Sendable {
     /// The largest ceiling. Default 30 s: a client keeps trying about twice a minute during a
     /// long outage without hammering the server.
     public var maximumDelay: Duration
-    /// Attempts after which the client gives up; `nil` (the default) never gives up, as a
-    /// long-lived client should not stop on its own.
+    /// Reconnection attempts (not counting the first connection) after which the client gives
+    /// up; `nil` (the default) never gives up, as a long-lived client should not stop on its own.
     public var maximumAttempts: Int?
     /// A connection that stayed up this long resets the backoff to its start. Default 10 s: long
     /// enough that a server accepting and at once dropping connections is still backed off.
