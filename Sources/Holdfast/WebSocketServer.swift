@@ -22,6 +22,9 @@ public struct WebSocketServerConfiguration: Sendable {
     /// subprotocol and extra headers, or reject with an HTTP status. Runs on the connection's
     /// event loop, so it must not block. Default `nil`: accept every valid request.
     public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?
+    /// Answers ordinary HTTP requests (no upgrade), e.g. a status page at `/`; runs on the
+    /// event loop and must not block. Default `nil`, or a `nil` answer: 426 Upgrade Required.
+    public var plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)?
     /// Event-loop threads. Default `nil`: the shared group with one thread per core.
     public var threads: Int?
     /// The listen backlog. Default 256, enough for bursts of reconnecting clients.
@@ -41,6 +44,7 @@ public struct WebSocketServerConfiguration: Sendable {
     public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
                 subprotocols: [String] = [],
                 shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
+                plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
                 threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
                 shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil) {
         self.host = host
@@ -48,6 +52,7 @@ public struct WebSocketServerConfiguration: Sendable {
         self.webSocket = webSocket
         self.subprotocols = subprotocols
         self.shouldUpgrade = shouldUpgrade
+        self.plainHTTP = plainHTTP
         self.threads = threads
         self.backlog = backlog
         self.drainTimeout = drainTimeout
@@ -202,7 +207,8 @@ public final class WebSocketServer: Service, Sendable {
         let settings = ServerHandshakeSettings(configuration: configuration.webSocket,
                                                shouldUpgrade: effectiveShouldUpgrade(),
                                                isDraining: { connections.isDraining },
-                                               eventLoopDelivery: eventLoopDelivery, logger: logger)
+                                               eventLoopDelivery: eventLoopDelivery,
+                                               plainHTTP: configuration.plainHTTP, logger: logger)
         let handling = self.handling
         /// Every upgraded connection is registered on its event loop, so that a shutdown reaches
         /// it and its end is counted, whichever way it is handled.

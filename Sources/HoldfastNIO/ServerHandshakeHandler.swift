@@ -38,6 +38,9 @@ public struct ServerHandshakeSettings: Sendable {
     public var configuration: WebSocketConfiguration
     /// Decides, on the event loop, whether to accept an upgrade; accepts all when `nil`.
     public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?
+    /// Answers requests that ask for no upgrade; `nil` (or a `nil` answer) gives 426 Upgrade
+    /// Required, which tells a browser this is a WebSocket endpoint.
+    public var plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)?
     /// Whether the server is shutting down: a handshake completing then gets 503.
     public var isDraining: @Sendable () -> Bool
     /// When set, connections are served on their event loop: no inbound sequence or outbound
@@ -51,7 +54,9 @@ public struct ServerHandshakeSettings: Sendable {
     /// Creates handshake settings.
     public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
                 isDraining: @escaping @Sendable () -> Bool = { false },
-                eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)? = nil, logger: Logger) {
+                eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)? = nil,
+                plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil, logger: Logger) {
+        self.plainHTTP = plainHTTP
         self.configuration = configuration
         self.shouldUpgrade = shouldUpgrade
         self.isDraining = isDraining
@@ -126,9 +131,14 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
 
     private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard ServerHandshake.isUpgradeRequest(head) else {
-            respond(status: .upgradeRequired, reason: "this is a WebSocket endpoint",
-                    headers: ["Upgrade": "websocket", "Sec-WebSocket-Version": ServerHandshake.supportedVersion],
-                    context: context)
+            let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
+            if let response = settings.plainHTTP?(request) {
+                respond(response, context: context)
+            } else {
+                respond(status: .upgradeRequired, reason: "this is a WebSocket endpoint",
+                        headers: ["Upgrade": "websocket", "Sec-WebSocket-Version": ServerHandshake.supportedVersion],
+                        context: context)
+            }
             return
         }
         let key: String
@@ -192,13 +202,19 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     private func respond(status: HTTPResponseStatus, reason: String, headers: HTTPHeaders,
                          context: ChannelHandlerContext) {
         var headers = headers
-        let body = ByteBuffer(string: reason + "\n")
         headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        respond(PlainHTTPResponse(status: status, headers: headers, body: ByteBuffer(string: reason + "\n")),
+                context: context)
+    }
+
+    private func respond(_ response: PlainHTTPResponse, context: ChannelHandlerContext) {
+        var headers = response.headers
+        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
         headers.replaceOrAdd(name: "Connection", value: "close")
+        let status = response.status
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
                       promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         outcome.succeed(.notUpgraded)

@@ -12,9 +12,10 @@ struct EmbeddedServer {
     let outcome: EventLoopFuture<ServerHandshakeOutcome>
 
     init(configuration: WebSocketConfiguration = .init(),
-         shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil) throws {
+         shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
+         plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil) throws {
         let settings = ServerHandshakeSettings(configuration: configuration, shouldUpgrade: shouldUpgrade,
-                                               logger: Logger(label: "test"))
+                                               plainHTTP: plainHTTP, logger: Logger(label: "test"))
         outcome = try ServerHandshakeHandler.configure(channel, settings: settings)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
     }

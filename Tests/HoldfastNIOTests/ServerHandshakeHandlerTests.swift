@@ -45,6 +45,31 @@ struct ServerHandshakeHandlerTests {
         #expect(!server.channel.isActive)
     }
 
+    @Test func plainRequestsGoToThePlainHTTPResponder() throws {
+        let server = try EmbeddedServer(plainHTTP: { request in
+            request.path == "/health" ? PlainHTTPResponse(contentType: "text/plain", body: "ok") : nil
+        })
+        try server.receive("GET /health HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        let response = String(decoding: try server.written(), as: UTF8.self)
+        #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(response.contains("Content-Length: 2\r\n"))
+        #expect(response.hasSuffix("\r\n\r\nok"))
+        #expect(!server.channel.isActive)
+    }
+
+    @Test func aRouteCanHaveItsOwnLimitsAndAnnouncesThem() throws {
+        let server = try EmbeddedServer(shouldUpgrade: { request in
+            request.path == "/uploads" ? .accept(configuration: WebSocketConfiguration(maxMessageSize: 64 << 20)) : .accept
+        })
+        try server.receive(EmbeddedServer.upgradeRequest(path: "/uploads"))
+        let response = String(decoding: try server.written(), as: UTF8.self)
+        #expect(response.contains("Holdfast-Max-Message-Size: 67108864\r\n"))
+        // 2 MiB is over the server's default 1 MiB but within this route's 64 MiB.
+        try server.receive(maskedFrame(opcode: 0x2, payload: [], declaredLength: 2 << 20))
+        #expect(try server.written() == [])
+        #expect(server.channel.isActive)
+    }
+
     @Test func rejectionHookAnswersWithItsStatus() throws {
         let server = try EmbeddedServer(shouldUpgrade: { request in
             request.path == "/allowed" ? .accept : .reject(status: .forbidden, reason: "no such room")
