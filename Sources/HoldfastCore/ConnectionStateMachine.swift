@@ -57,7 +57,9 @@ public struct ConnectionStateMachine {
     private var inbound = ByteBuffer()
     /// An empty buffer to reset `inbound` to without allocating: it shares this one's storage.
     private static let emptyBuffer = ByteBuffer()
-    private var pending = CircularBuffer<Action>(initialCapacity: 4)
+    /// Actions queued by one event (a close takes up to three). An array, because an empty one
+    /// costs no allocation: most connections never queue anything.
+    private var pending: [Action] = []
     private var message: MessageInProgress?
     private var textValidator = UTF8Validator()
     /// Bytes of the frame now arriving that were validated as UTF-8 before the frame completed.
@@ -178,7 +180,7 @@ public struct ConnectionStateMachine {
 
     /// The next command for the I/O layer, or `nil` when all received bytes are processed.
     public mutating func nextAction() -> Action? {
-        if let action = pending.popFirst() { return action }
+        if let action = popPending() { return action }
         while inbound.readableBytes > 0 {
             switch state {
             case .open, .closeSent:
@@ -193,19 +195,23 @@ public struct ConnectionStateMachine {
                 frame = try parser.nextFrame(from: &inbound, messageBytesSoFar: message?.receivedBytes ?? 0)
             } catch {
                 fail(error)
-                return pending.popFirst()
+                return popPending()
             }
             guard let frame else {
                 // All input is consumed; drop the read buffer so an idle connection holds none.
                 inbound = Self.emptyBuffer
                 validatePartialText()
-                return pending.popFirst()
+                return popPending()
             }
             if let action = process(frame) { return action }
-            if let action = pending.popFirst() { return action }
+            if let action = popPending() { return action }
         }
         inbound = Self.emptyBuffer
         return nil
+    }
+
+    private mutating func popPending() -> Action? {
+        pending.isEmpty ? nil : pending.removeFirst()
     }
 
     // MARK: - Sending
@@ -361,7 +367,7 @@ public struct ConnectionStateMachine {
             break
         }
         inbound = Self.emptyBuffer
-        return pending.popFirst()
+        return popPending()
     }
 
     /// RFC 6455 §7.1.1: the server closes TCP first; a client waits for it, within the timeout.
@@ -400,7 +406,7 @@ public struct ConnectionStateMachine {
 
     private mutating func failing(_ error: WebSocketProtocolError) -> Action? {
         fail(error)
-        return pending.popFirst()
+        return popPending()
     }
 
     /// RFC 6455 §7.1.7, "Fail the WebSocket Connection": send a close frame with the error's code
