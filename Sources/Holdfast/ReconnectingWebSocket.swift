@@ -139,6 +139,10 @@ public final class ReconnectingWebSocket: Sendable {
         try await outbox.send(message)
     }
 
+    /// Messages waiting in the outbox: queued while disconnected, or not yet handed to the
+    /// connection.
+    public var outboxCount: Int { outbox.count }
+
     /// Sends a text message (see ``send(_:)``).
     public func send(text: String) async throws {
         try await send(.text(text))
@@ -283,6 +287,8 @@ final class Outbox: Sendable {
     }
 
     var closeRequest: CloseFrame? { state.withLockedValue { $0.closeRequest } }
+
+    var count: Int { state.withLockedValue { $0.entries.count } }
 
     func send(_ message: WebSocketMessage) async throws {
         try await withCheckedThrowingContinuation { (sender: CheckedContinuation<Void, any Error>) in
