@@ -89,6 +89,7 @@ public final class WebSocketServer: Service, Sendable {
     private let handling: Handling
     private let listening = ListeningState()
     private let connections = ConnectionRegistry()
+    private let metrics = ServerMetrics()
 
     /// Creates a server.
     /// - Parameters:
@@ -127,6 +128,17 @@ public final class WebSocketServer: Service, Sendable {
     public var listeningAddress: SocketAddress {
         get async throws { try await listening.wait() }
     }
+
+    /// What the server has counted so far: open and total connections, data messages and payload
+    /// bytes in each direction, and closes by code — cheap to read, from any thread.
+    ///
+    /// The same events are recorded with swift-metrics (a no-op until a backend is
+    /// bootstrapped): `holdfast_server_connections` (a meter of open connections),
+    /// `holdfast_server_connections_total`, `holdfast_server_messages_total` and
+    /// `holdfast_server_bytes_total` (dimension `direction`: `received` or `sent`), and
+    /// `holdfast_server_closes_total` (dimensions `code` and `name`). Each close is also logged with
+    /// its code's name: at debug level for 1000 and 1001, at info level for the others.
+    public var statistics: WebSocketServerStatistics { metrics.statistics }
 
     /// Shuts down gracefully (see the type's documentation) and returns how the connections that
     /// were open ended, once ``run()`` has finished.
@@ -188,6 +200,7 @@ public final class WebSocketServer: Service, Sendable {
     private func serve(on group: any EventLoopGroup) async throws {
 
         let connections = self.connections
+        let metrics = self.metrics
         let logger = self.logger
         let drainReason = configuration.shutdownReason
         var eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)?
@@ -208,7 +221,8 @@ public final class WebSocketServer: Service, Sendable {
                                                shouldUpgrade: effectiveShouldUpgrade(),
                                                isDraining: { connections.isDraining },
                                                eventLoopDelivery: eventLoopDelivery,
-                                               plainHTTP: configuration.plainHTTP, logger: logger)
+                                               plainHTTP: configuration.plainHTTP, logger: logger,
+                                               trafficObserver: { metrics.observer(for: $0) })
         let handling = self.handling
         /// Every upgraded connection is registered on its event loop, so that a shutdown reaches
         /// it and its end is counted, whichever way it is handled.
@@ -220,7 +234,12 @@ public final class WebSocketServer: Service, Sendable {
                     _ = handler.close(CloseFrame(code: .goingAway, reason: drainReason))
                     return
                 }
-                handler.closeOutcome.whenSuccess { connections.ended(id, outcome: $0) }
+                metrics.connectionOpened()
+                handler.closeOutcome.whenSuccess { outcome in
+                    metrics.connectionClosed(outcome)
+                    Self.logClose(outcome, request: upgraded.request, logger: logger)
+                    connections.ended(id, outcome: outcome)
+                }
                 if case .eventLoop(let eventLoopHandler) = handling {
                     eventLoopHandler.connectionOpened(EventLoopWebSocket(upgraded))
                 }
@@ -292,8 +311,19 @@ public final class WebSocketServer: Service, Sendable {
         if Task.isCancelled {
             webSocket.abort()
         }
-        let outcome = await webSocket.close(code: closeCode)
-        logger.debug("connection closed", metadata: ["outcome": "\(outcome)"])
+        // How it ended is counted and logged where every connection's end is (`track`).
+        _ = await webSocket.close(code: closeCode)
+    }
+
+    /// Logs how a connection ended, with its code's name and meaning: at debug level for the
+    /// ordinary ends (1000, 1001), at info level for the others.
+    private static func logClose(_ outcome: CloseOutcome, request: UpgradeRequest, logger: Logger) {
+        let code = outcome.code
+        let level: Logger.Level = code == .normalClosure || code == .goingAway ? .debug : .info
+        logger.log(level: level, "connection closed: \(outcome.explanation())", metadata: [
+            "code": "\(code.rawValue)", "name": "\(code.name)", "clean": "\(outcome.wasClean)",
+            "path": "\(request.path)",
+        ])
     }
 
     /// Serves with callbacks on the event loops: the listener's channel initializer does all the

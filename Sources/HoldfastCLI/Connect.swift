@@ -81,7 +81,7 @@ struct Connect: AsyncParsableCommand {
             throw Terminal.fail("\(error)")
         }
         if !echo {
-            Terminal.note("closed: \(outcome)")
+            Terminal.note("closed: \(outcome.explanation())")
         }
     }
 
@@ -123,7 +123,7 @@ struct Connect: AsyncParsableCommand {
         switch event {
         case .disconnected(.closed(let outcome)), .gaveUp(.closed(let outcome)):
             let prefix = if case .gaveUp = event { "gave up: " } else { "disconnected: " }
-            return prefix + "\(outcome.code.rawValue) \(outcome.code.name)" + (outcome.reason.isEmpty ? "" : " (\(outcome.reason))")
+            return prefix + outcome.explanation()
         default:
             return "\(event)"
         }

@@ -2,7 +2,10 @@ import Foundation
 import Testing
 
 /// `holdfast explain` and `holdfast compare`, run as the built tool in a subprocess.
-@Suite("holdfast explain / compare — the close-code pages on the command line")
+///
+/// Serialized: each run waits for its subprocess on a thread of the shared task pool, and ten
+/// of them at once would leave the rest of the suite (time-sensitive loopback tests) no thread.
+@Suite("holdfast explain / compare — the close-code pages on the command line", .serialized)
 struct ExplainCommandTests {
     @Test("explain 1009 --format json: an array with one object carrying every field")
     func explainJSON() throws {
