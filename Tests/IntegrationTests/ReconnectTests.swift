@@ -306,12 +306,15 @@ struct ReconnectTests {
 
             var arrivals: [String] = []
             for (restart, threshold) in restartsAfter.enumerated() {
-                arrivals += try await collect(threshold - arrivals.count, of: received, "messages up to \(threshold)")
+                // Generous limits: a loaded machine may delay delivery, never lose or reorder it.
+                arrivals += try await collect(threshold - arrivals.count, of: received, "messages up to \(threshold)",
+                                              limit: .seconds(30))
                 await server.shutdown()
                 (server, port) = try await startServer(in: &group, port: port,
                                                        handler: Self.recording("server \(restart + 1)", into: sink))
             }
-            arrivals += try await collect(count - arrivals.count, of: received, "the rest of the messages")
+            arrivals += try await collect(count - arrivals.count, of: received, "the rest of the messages",
+                                          limit: .seconds(30))
 
             let numbers = arrivals.map { Int($0.split(separator: " ").last!)! }
             #expect(numbers == Array(0..<count), "every message once, in order")
