@@ -60,6 +60,9 @@ let package = Package(
             name: "HoldfastCLI",
             dependencies: [
                 "Holdfast",
+                // NIO's connect errors, turned into one-line causes (ConnectionFailure.swift).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -10,6 +10,6 @@ struct HoldfastCommand: AsyncParsableCommand {
               holdfast serve --port 9001                    # echo server on ws://127.0.0.1:9001
               holdfast connect ws://127.0.0.1:9001/chat     # type lines, see replies
             """,
-        subcommands: [Serve.self, Connect.self, Explain.self, Compare.self]
+        subcommands: [Serve.self, Connect.self, Explain.self, Compare.self, Probe.self]
     )
 }

@@ -1,0 +1,81 @@
+import Foundation
+import Holdfast
+import NIOCore
+import NIOPosix
+
+/// Why the tool could not reach a WebSocket server, as one line a person can act on: the URL and
+/// a short cause (`cannot connect to ws://127.0.0.1:1/: connection refused`), never NIO's dump of
+/// an error's fields. Commands that connect (`probe`, `connect`) report failures through it.
+enum ConnectionFailure {
+    /// The URL checked before any connection: a `ws://` URL, or a one-line error for a bad one or
+    /// for `wss://`, which the client cannot open yet.
+    static func checkedURL(_ url: String) throws -> WebSocketURL {
+        let parsed: WebSocketURL
+        do {
+            parsed = try WebSocketURL(url)
+        } catch {
+            // Most reasons quote the URL already; the others get it in front.
+            throw Terminal.fail(error.reason.contains(url) ? error.reason : "invalid URL '\(url)': \(error.reason)")
+        }
+        guard !parsed.isSecure else {
+            throw Terminal.fail("cannot connect to \(url): wss:// (TLS) is not supported yet; use a ws:// URL")
+        }
+        return parsed
+    }
+
+    /// The one line for a failed connection to `url`.
+    static func message(connectingTo url: String, _ error: any Error) -> String {
+        "cannot connect to \(url): \(cause(of: error))"
+    }
+
+    /// The short cause of an error thrown while connecting: refused, timed out, unknown host, a
+    /// handshake the server answered wrongly.
+    static func cause(of error: any Error) -> String {
+        switch error {
+        case let error as NIOConnectionError:
+            if let resolution = error.dnsAError ?? error.dnsAAAAError {
+                return cause(of: resolution)
+            }
+            // Happy Eyeballs tries every address of the host; say each distinct cause once.
+            var causes: [String] = []
+            for failure in error.connectionErrors {
+                let cause = cause(of: failure.error)
+                if !causes.contains(cause) { causes.append(cause) }
+            }
+            return causes.isEmpty ? "no address found for host '\(error.host)'" : causes.joined(separator: "; ")
+        case let error as IOError:
+            return cause(errno: error.errnoCode)
+        case let error as SocketAddressError.UnknownHost:
+            return "unknown host '\(error.host)' (\(error.errorDescription))"
+        case let error as ChannelError:
+            if case .connectTimeout(let timeout) = error {
+                return "no answer within \(seconds(timeout)) (connection timed out)"
+            }
+            return "\(error)"
+        case let error as HandshakeError:
+            return error.description
+        case let error as WebSocketURL.ParseError:
+            return error.reason
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// The usual errors of `connect(2)` in plain words; others as the system describes them.
+    private static func cause(errno code: CInt) -> String {
+        switch code {
+        case ECONNREFUSED: return "connection refused"
+        case ETIMEDOUT: return "connection timed out"
+        case EHOSTUNREACH: return "host unreachable"
+        case ENETUNREACH: return "network unreachable"
+        case ECONNRESET: return "connection reset by the server"
+        case EADDRNOTAVAIL: return "address not available"
+        default: return String(cString: strerror(code)).lowercased()
+        }
+    }
+
+    private static func seconds(_ time: TimeAmount) -> String {
+        let value = Double(time.nanoseconds) / 1e9
+        return value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Holdfast
+import NIOConcurrencyHelpers
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `holdfast probe`, run as the built tool in a subprocess against a Python `websockets` echo
+/// server and against Holdfast servers in this process.
+@Suite("holdfast probe — what a server does, measured", .timeLimit(.minutes(2)))
+struct ProbeCommandTests {
+    /// Whether `measured` is the limit `limit` to within 1 %, from below: the probe reports the
+    /// largest size it saw accepted.
+    static func isWithinOnePercent(_ measured: Int?, of limit: Int) -> Bool {
+        guard let measured else { return false }
+        return measured <= limit && limit - measured <= limit / 100
+    }
+
+    @Test("a websockets echo server with max_size 100000: echo, no subprotocol or limits, the limit to 1 %")
+    func pythonServer() async throws {
+        let limit = 100_000
+        try await PythonEchoServer.with(maxSize: limit) { port in
+            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let report = try run.jsonObject()
+            let measured = report["maxMessageSize"] as? Int
+            #expect(Self.isWithinOnePercent(measured, of: limit), "maxMessageSize \(String(describing: measured))")
+            let refused = try #require(report["smallestRefusedSize"] as? Int)
+            #expect(refused > limit && refused - (measured ?? 0) <= limit / 100)
+            let refusal = try #require(report["refusal"] as? [String: Any])
+            #expect(refusal["code"] as? Int == 1009)
+            #expect(refusal["name"] as? String == "messageTooBig")
+            #expect(report["echoes"] as? Bool == true)
+            #expect(report["subprotocol"] is NSNull)
+            #expect(report["extensions"] as? [String] == [])
+            #expect(report["announcedLimits"] is NSNull)
+            #expect(report["roundTripMethod"] as? String == "echo")
+            let roundTrip = try #require(report["pingRoundTripMilliseconds"] as? Double)
+            #expect(roundTrip > 0 && roundTrip < 1000)
+            // Doubling from 1 KiB, then halving: a handful of connections, not hundreds.
+            let connections = try #require(report["connections"] as? Int)
+            #expect((10...25).contains(connections), "\(connections) connections")
+        }
+    }
+
+    @Test("a Holdfast echo server with a 300000-byte limit: the announced limit is tested, not trusted")
+    func holdfastServer() async throws {
+        let limit = 300_000
+        let configuration = WebSocketServerConfiguration(
+            webSocket: testWebSocketConfiguration(maxMessageSize: limit), subprotocols: ["probe.v2"])
+        try await withServer(configuration: configuration, handler: echo) { port in
+            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json",
+                                              "--subprotocol", "probe.v1", "--subprotocol", "probe.v2"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let report = try run.jsonObject()
+            let measured = report["maxMessageSize"] as? Int
+            #expect(Self.isWithinOnePercent(measured, of: limit), "maxMessageSize \(String(describing: measured))")
+            // The sizes over the announced limit were sent, and the server itself refused them.
+            let refused = try #require(report["smallestRefusedSize"] as? Int)
+            #expect(refused > limit)
+            let refusal = try #require(report["refusal"] as? [String: Any])
+            #expect(refusal["code"] as? Int == 1009)
+            #expect((refusal["reason"] as? String)?.contains("\(limit)") == true, "\(refusal)")
+            #expect(report["echoes"] as? Bool == true)
+            #expect(report["subprotocol"] as? String == "probe.v2")
+            let announced = try #require(report["announcedLimits"] as? [String: Any])
+            #expect(announced["maxMessageSize"] as? Int == limit)
+            #expect(announced["maxFrameSize"] as? Int == limit)
+        }
+    }
+
+    @Test("a server that does not echo: the limit from how it answers a close, no round trip")
+    func silentServer() async throws {
+        let limit = 50_000
+        let configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(maxMessageSize: limit))
+        try await withServer(configuration: configuration, handler: { webSocket in
+            for await _ in webSocket.messages {}
+        }) { port in
+            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "1"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let report = try run.jsonObject()
+            #expect(report["echoes"] as? Bool == false)
+            #expect(report["pingRoundTripMilliseconds"] is NSNull)
+            let measured = report["maxMessageSize"] as? Int
+            #expect(Self.isWithinOnePercent(measured, of: limit), "maxMessageSize \(String(describing: measured))")
+            #expect((report["refusal"] as? [String: Any])?["code"] as? Int == 1009)
+        }
+    }
+
+    @Test("nothing refused up to --probe-max: maxMessageSize is null; the summary says so")
+    func neverRefused() async throws {
+        let configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(maxMessageSize: 1 << 20))
+        try await withServer(configuration: configuration, handler: echo) { port in
+            let url = "ws://127.0.0.1:\(port)/"
+            let json = try await ProbeRun.run(["probe", url, "--json", "--probe-max", "200000"])
+            #expect(json.status == 0, "\(json.stderr)")
+            let report = try json.jsonObject()
+            #expect(report["maxMessageSize"] is NSNull)
+            #expect(report["smallestRefusedSize"] is NSNull)
+            #expect(report["refusal"] is NSNull)
+            #expect(report["probeMax"] as? Int == 200_000)
+
+            let text = try await ProbeRun.run(["probe", url, "--probe-max", "200000"])
+            #expect(text.status == 0, "\(text.stderr)")
+            #expect(text.stdout.hasPrefix("holdfast probe \(url)\n"), "\(text.stdout)")
+            for line in ["echoes", "yes", "announced limits", "message 1048576 bytes",
+                         "nothing was refused up to 200000 bytes", "round trip", "median of 5 echoes"] {
+                #expect(text.stdout.contains(line), "\(line) in \(text.stdout)")
+            }
+        }
+    }
+
+    @Test("an unreachable server, a bad URL, wss://: one line naming the URL and the cause, exit 1",
+          arguments: [
+              ("ws://127.0.0.1:1/", "holdfast: error: cannot connect to ws://127.0.0.1:1/: connection refused"),
+              ("http://127.0.0.1:1/", "holdfast: error: 'http://127.0.0.1:1/' is not a ws:// or wss:// URL"),
+              ("ws://127.0.0.1:99999/", "holdfast: error: invalid URL 'ws://127.0.0.1:99999/': '99999' is not a port number (1-65535)"),
+              ("wss://127.0.0.1:1/", "holdfast: error: cannot connect to wss://127.0.0.1:1/: wss:// (TLS) is not supported yet; use a ws:// URL"),
+          ])
+    func errors(url: String, line: String) async throws {
+        let run = try await ProbeRun.run(["probe", url])
+        #expect(run.status == 1)
+        #expect(run.stdout.isEmpty, "\(run.stdout)")
+        #expect(run.stderr == line + "\n")
+    }
+
+    @Test("--help explains the measures and shows examples")
+    func help() async throws {
+        let run = try await ProbeRun.run(["probe", "--help"])
+        #expect(run.status == 0)
+        for text in ["Examples:", "holdfast probe ws://", "--probe-max", "--subprotocol", "--json", "1 %"] {
+            #expect(run.stdout.contains(text), "\(text)")
+        }
+    }
+}
+
+/// One run of the tool, awaited without blocking a thread of the concurrency pool (the servers
+/// under test may need it while the tool runs).
+enum ProbeRun {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+
+        /// Stdout parsed as one JSON object.
+        func jsonObject() throws -> [String: Any] {
+            let parsed = try JSONSerialization.jsonObject(with: Data(stdout.utf8))
+            return try #require(parsed as? [String: Any], "not a JSON object: \(stdout) \(stderr)")
+        }
+    }
+
+    static func run(_ arguments: [String], limit: Duration = .seconds(60)) async throws -> Result {
+        let process = Process()
+        process.executableURL = try HoldfastTool.executable()
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        let (ended, end) = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { process in
+            end.yield(process.terminationStatus)
+            end.finish()
+        }
+        try process.run()
+        let stdout = read(output)
+        let stderr = read(errors)
+        let pid = process.processIdentifier
+        do {
+            let status = try await first(of: ended, "`holdfast \(arguments.joined(separator: " "))` to exit", limit: limit)
+            return Result(status: status, stdout: try await first(of: stdout, "its stdout"),
+                          stderr: try await first(of: stderr, "its stderr"))
+        } catch {
+            kill(pid, SIGKILL)
+            throw error
+        }
+    }
+
+    /// Everything written to `pipe`, read on a thread of its own so that a full pipe never
+    /// blocks the tool.
+    private static func read(_ pipe: Pipe) -> AsyncStream<String> {
+        let (text, sink) = AsyncStream.makeStream(of: String.self)
+        let handle = pipe.fileHandleForReading
+        Thread {
+            sink.yield(String(decoding: handle.readDataToEndOfFile(), as: UTF8.self))
+            sink.finish()
+        }.start()
+        return text
+    }
+}
+
+/// `Python/echo_server.py`: a `websockets` echo server with a message limit, in a subprocess.
+enum PythonEchoServer {
+    /// Runs `body` with the port of a server whose `max_size` is `maxSize`, and kills the server
+    /// by its PID afterwards, whatever happened.
+    static func with<Result>(maxSize: Int, _ body: (_ port: Int) async throws -> Result) async throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try await PythonEnvironment.python())
+        process.arguments = ["-u", TestPaths.python.appendingPathComponent("echo_server.py").path, String(maxSize)]
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            try? input.fileHandleForWriting.close()
+        }
+        let stderr = NIOLockedValueBox("")
+        let errorHandle = errors.fileHandleForReading
+        Thread {
+            while case let data = errorHandle.availableData, !data.isEmpty {
+                stderr.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }.start()
+        let (lines, sink) = AsyncStream.makeStream(of: String.self)
+        let outputHandle = output.fileHandleForReading
+        Thread {
+            var buffer = Data()
+            while case let data = outputHandle.availableData, !data.isEmpty {
+                buffer.append(data)
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    sink.yield(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                }
+            }
+            sink.finish()
+        }.start()
+        do {
+            let line = try await first(of: lines, "echo_server.py to listen")
+            let port = try #require(try JSON(parsing: line)["port"]?.int, "\(line)")
+            return try await body(port)
+        } catch {
+            throw SubprocessError(description: "\(error)\necho_server.py stderr:\n\(stderr.withLockedValue { $0 })")
+        }
+    }
+}
