@@ -9,7 +9,7 @@ import NIOCore
 /// loop, and so must every call on this value. Sends are written at once and flushed together
 /// at the end of the current read or event-loop tick. The trade-off against ``WebSocket``: the
 /// handler must never block or await; work that does belongs in the `async` API.
-public struct EventLoopWebSocket {
+public struct EventLoopWebSocket: Identifiable {
     private let handler: WebSocketChannelHandler
     /// The upgrade request as received.
     public let request: UpgradeRequest
@@ -17,6 +17,10 @@ public struct EventLoopWebSocket {
     public let subprotocol: String?
     /// The event loop the connection, and every call on it, runs on.
     public let eventLoop: any EventLoop
+
+    /// Identifies the connection: every value for the same connection has the same `id`, so a
+    /// handler can keep a registry of its connections (a chat room's members).
+    public var id: ObjectIdentifier { ObjectIdentifier(handler) }
 
     init(_ upgraded: UpgradedConnection) {
         self.handler = upgraded.handler.value

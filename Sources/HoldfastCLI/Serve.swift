@@ -5,9 +5,10 @@ import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a WebSocket echo server.",
+        abstract: "Run a WebSocket echo or chat-room server, with a live status page.",
         discussion: """
-            Every text or binary message is sent back with its type. Prints
+            In echo mode (the default) every text or binary message is sent back with its type; in
+            broadcast mode it goes to every other connected client, like a chat room. Prints
             `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT
             (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every
             client, waits up to --drain-timeout for their close handshakes, reports how many
@@ -15,9 +16,15 @@ struct Serve: AsyncParsableCommand {
             announced to clients in the upgrade response (Holdfast-Max-Message-Size,
             Holdfast-Max-Frame-Size); a message or frame over them is refused with close 1009.
 
+            A browser pointed at the server gets a live status page at / (connections, messages
+            per second, bytes, closes by code, the limits in force), and the close-code pages of
+            'holdfast explain' and 'holdfast compare' at /codes/1009 and /codes/1001-vs-1009
+            (add ?lang=es for Spanish).
+
             Examples:
               holdfast serve                                   # ws://127.0.0.1:8080
               holdfast serve --port 0                          # any free port
+              holdfast serve --mode broadcast                  # a chat room
               holdfast serve --host :: --port 9001 --max-message-size 16777216
               holdfast serve --stream --max-frame-size 1048576 --max-message-size 1073741824
             """
@@ -28,6 +35,10 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "TCP port; 0 picks a free one.")
     var port = 8080
+
+    @Option(help: ArgumentHelp("echo: each message back to its sender; broadcast: to every other client.",
+                               valueName: "echo|broadcast"))
+    var mode = ServeMode.echo
 
     @Option(name: .customLong("max-message-size"), help: "Largest message accepted, in bytes (bigger: close 1009).")
     var maxMessageSize = WebSocketConfiguration.defaultMaxMessageSize
@@ -40,6 +51,9 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(help: "Echo each fragment as it arrives instead of whole messages: memory stays within one frame.")
     var stream = false
+
+    @Option(name: .customLong("close-timeout"), help: "Seconds a close handshake waits for the client's answer.")
+    var closeTimeout: Double = 10
 
     @Option(name: .customLong("drain-timeout"), help: "Seconds a shutdown waits for clients to answer 1001.")
     var drainTimeout: Double = 10
@@ -60,6 +74,8 @@ struct Serve: AsyncParsableCommand {
         if let maxFrameSize, maxFrameSize <= 0 { throw ValidationError("--max-frame-size must be positive") }
         if let fragmentSize, fragmentSize <= 0 { throw ValidationError("--fragment-size must be positive") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
+        if stream, mode != .echo { throw Terminal.fail("--stream echoes fragments as they arrive; it cannot be used with --mode \(mode)") }
+        guard closeTimeout >= 0 else { throw ValidationError("--close-timeout must not be negative") }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
         if let shutdownSpread, shutdownSpread < 0 { throw ValidationError("--shutdown-spread must not be negative") }
     }
@@ -69,22 +85,28 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = logLevel
         let webSocket = WebSocketConfiguration(
             maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize, fragmentSize: fragmentSize,
-            receiveMode: stream ? .fragments(maxMessageSize: maxMessageSize) : .messages)
+            receiveMode: stream ? .fragments(maxMessageSize: maxMessageSize) : .messages,
+            closeTimeout: .nanoseconds(Int64(closeTimeout * 1e9)))
+        let board = StatusBoard(limits: limits(webSocket))
         let configuration = WebSocketServerConfiguration(
-            host: host, port: port, webSocket: webSocket, threads: threads,
+            host: host, port: port, webSocket: webSocket,
+            plainHTTP: { ServePages.response(to: $0, board: board) }, threads: threads,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) })
         let server: WebSocketServer
         if stream {
             // Fragments go back as they arrive, through the async API: memory stays within a frame.
             server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
+                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
                 for await fragment in webSocket.fragments {
                     try await webSocket.sendFragment(fragment.data, of: fragment.kind, isFinal: fragment.isFinal)
                 }
             }
         } else {
-            server = WebSocketServer(configuration: configuration, logger: logger, eventLoopHandler: EchoHandler())
+            let handler = ServeHandler(mode: mode, room: BroadcastRoom(), board: board)
+            server = WebSocketServer(configuration: configuration, logger: logger, eventLoopHandler: handler)
         }
+        board.attach(server)
         let services = ServiceGroup(configuration: .init(
             services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -99,14 +121,31 @@ struct Serve: AsyncParsableCommand {
             try await group.waitForAll()
         }
     }
-}
 
-/// Echoes every message on its connection's event loop: the fastest path (no task per connection).
-struct EchoHandler: WebSocketEventLoopHandler {
-    func received(_ message: WebSocketMessage, on connection: EventLoopWebSocket) {
-        // A connection that is closing takes nothing more; the peer's close is under way.
-        try? connection.send(message)
+    /// The limits and settings in force, as the status page lists them.
+    private func limits(_ webSocket: WebSocketConfiguration) -> [(name: String, value: String)] {
+        var limits: [(name: String, value: String)] = [
+            ("Mode", stream ? "echo, fragment by fragment (--stream)" : mode.rawValue),
+            ("Largest message", Self.size(maxMessageSize) + " (more: close 1009)"),
+            ("Largest frame", Self.size(webSocket.effectiveMaxFrameSize) + " (more: close 1009)"),
+            ("Fragments sent", fragmentSize.map { "at most " + Self.size($0) } ?? "none (whole messages)"),
+            ("Close handshake timeout", Self.seconds(closeTimeout)),
+            ("Drain timeout on shutdown", Self.seconds(drainTimeout)),
+        ]
+        if let shutdownSpread { limits.append(("Shutdown spread", Self.seconds(shutdownSpread))) }
+        limits.append(("Event-loop threads", threads.map(String.init) ?? "one per core"))
+        return limits
+    }
+
+    private static func size(_ bytes: Int) -> String {
+        StatusPage.bytes(bytes) + (bytes >= 1024 ? " (\(bytes) bytes)" : "")
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
     }
 }
+
+extension ServeMode: ExpressibleByArgument {}
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

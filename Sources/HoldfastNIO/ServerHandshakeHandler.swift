@@ -50,12 +50,18 @@ public struct ServerHandshakeSettings: Sendable {
     public var eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)?
     /// Where handshake failures are logged.
     public var logger: Logger
+    /// Gives each upgraded connection the observer that counts its traffic, called on the
+    /// connection's event loop (so a server can keep one set of counters per event loop).
+    /// Default `nil`: nothing is counted.
+    public var trafficObserver: (@Sendable (any EventLoop) -> any WebSocketTrafficObserver)?
 
     /// Creates handshake settings.
     public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
                 isDraining: @escaping @Sendable () -> Bool = { false },
                 eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)? = nil,
-                plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil, logger: Logger) {
+                plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil, logger: Logger,
+                trafficObserver: (@Sendable (any EventLoop) -> any WebSocketTrafficObserver)? = nil) {
+        self.trafficObserver = trafficObserver
         self.plainHTTP = plainHTTP
         self.configuration = configuration
         self.shouldUpgrade = shouldUpgrade
@@ -179,6 +185,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         let handler = WebSocketChannelHandler(role: .server, configuration: configuration,
                                               eventLoop: context.eventLoop, logger: settings.logger)
+        handler.trafficObserver = settings.trafficObserver?(context.eventLoop)
         let onEventLoop = settings.eventLoopDelivery
         let inbound = onEventLoop == nil ? handler.makeInboundSequence() : nil
         let outbound = onEventLoop == nil ? handler.makeOutboundQueue() : nil

@@ -47,6 +47,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// The event-loop-bound API's receiver: when set, each message goes straight to it.
     private var inboundCallback: ((InboundElement) -> Void)?
     private var closedCallback: ((CloseOutcome) -> Void)?
+    /// Counts the data messages received and sent (a server's statistics); set before the
+    /// handler is added to the pipeline. Default `nil`: nothing is counted.
+    public var trafficObserver: (any WebSocketTrafficObserver)?
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
@@ -131,6 +134,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             return
         }
         machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+        trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
         scheduleFlush(context: context)
         if !context.channel.isWritable { pausedForWritability = true }
     }
@@ -237,6 +241,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             return promise.futureResult
         }
         machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+        trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
         return afterWrite(context: context)
     }
 
@@ -254,11 +259,13 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                     deferredSends.append((message, nil))
                 } else {
                     machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+                    trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
                 }
             case .fragment(let data, let kind, let isFinal):
                 machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize) {
                     context.write(wrapOutboundOut($0), promise: nil)
                 }
+                trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
                 if isFinal { sendDeferred() }
             }
         }
@@ -292,6 +299,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize) {
             context.write(wrapOutboundOut($0), promise: nil)
         }
+        trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
         if isFinal { sendDeferred() }
         return afterWrite(context: context)
     }
@@ -375,8 +383,10 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         while let action = machine.nextAction() {
             switch action {
             case .deliver(let message):
+                trafficObserver?.received(bytes: message.data.readableBytes, endsMessage: true)
                 if let inboundCallback { inboundCallback(.message(message)) } else { received.append(.message(message)) }
             case .deliverFragment(let fragment):
+                trafficObserver?.received(bytes: fragment.data.readableBytes, endsMessage: fragment.isFinal)
                 if let inboundCallback { inboundCallback(.fragment(fragment)) } else { received.append(.fragment(fragment)) }
             case .write(let bytes):
                 context.write(wrapOutboundOut(bytes), promise: nil)

@@ -1,0 +1,88 @@
+/// The HTML that `holdfast serve` writes: escaping, and the shell every page shares (one inline
+/// stylesheet, no external resources, so the pages work offline and behind any proxy).
+enum HTML {
+    /// `text` made safe inside an element or a quoted attribute.
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+
+    /// A complete page: `title` (escaped here), the stylesheet, and `body` (already HTML).
+    static func document(title: String, language: String, body: String, script: String = "") -> String {
+        """
+        <!doctype html>
+        <html lang="\(escape(language))">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(escape(title))</title>
+        <style>\(stylesheet)</style>
+        </head>
+        <body>
+        \(body)
+        \(script.isEmpty ? "" : "<script>\n\(script)\n</script>")
+        </body>
+        </html>
+
+        """
+    }
+
+    /// A small, quiet stylesheet: readable line length, tables with light rules, a dark variant.
+    static let stylesheet = """
+
+        :root { color-scheme: light dark; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7;
+          --bg: #ffffff; --panel: #f5f7fa; --accent: #1f5fbf; --good: #1c7c4a; --warn: #a8431a; }
+        @media (prefers-color-scheme: dark) {
+          :root { --fg: #e4e8ef; --muted: #9aa3b2; --line: #343b48; --bg: #14181f; --panel: #1c222b;
+            --accent: #7fb0ff; --good: #6fcf97; --warn: #ff9a6b; } }
+        * { box-sizing: border-box; }
+        body { margin: 0; background: var(--bg); color: var(--fg);
+          font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+        main { max-width: 64rem; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; }
+        nav { display: flex; gap: 1rem; flex-wrap: wrap; align-items: baseline; padding-bottom: .75rem;
+          border-bottom: 1px solid var(--line); margin-bottom: 1.25rem; font-size: .95rem; }
+        nav .brand { font-weight: 700; margin-right: auto; }
+        a { color: var(--accent); text-decoration: none; }
+        a:hover { text-decoration: underline; }
+        h1 { font-size: 1.7rem; line-height: 1.25; margin: .25rem 0 .5rem; }
+        h2 { font-size: 1.15rem; margin: 1.75rem 0 .5rem; }
+        p { margin: .4rem 0 .9rem; }
+        code, .code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+        .code { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .05rem .4rem; }
+        .summary { color: var(--muted); font-size: 1.05rem; }
+        table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
+        th, td { text-align: left; vertical-align: top; padding: .55rem .7rem; border-bottom: 1px solid var(--line); }
+        thead th { background: var(--panel); }
+        tbody th { width: 14rem; color: var(--muted); font-weight: 600; }
+        table.limits th { width: 1%; white-space: nowrap; padding-right: 2.5rem; }
+        td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+        dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1.25rem;
+          background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .9rem 1.1rem; }
+        dl.facts dt { color: var(--muted); font-weight: 600; }
+        dl.facts dd { margin: 0; }
+        ul { padding-left: 1.3rem; }
+        li { margin: .3rem 0; }
+        .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: .75rem; margin: 1rem 0; }
+        .card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .75rem 1rem; }
+        .card .label { color: var(--muted); font-size: .85rem; }
+        .card .value { font-size: 1.6rem; font-weight: 650; font-variant-numeric: tabular-nums; }
+        .card .detail { color: var(--muted); font-size: .8rem; }
+        .live { font-size: .85rem; color: var(--muted); }
+        .live::before { content: "●"; margin-right: .35rem; color: var(--warn); }
+        .live.on::before { color: var(--good); }
+        .muted { color: var(--muted); }
+        footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
+
+        """
+}

@@ -1,0 +1,64 @@
+import Holdfast
+
+/// What `holdfast serve` does with each message: send it back, or to everyone else.
+enum ServeMode: String, CaseIterable, Sendable {
+    /// Every message goes back to its sender.
+    case echo
+    /// Every message goes to every other connected client: a chat room.
+    case broadcast
+}
+
+/// The event-loop handler of `holdfast serve`: connections to ``StatusBoard/path`` are status
+/// pages, fed by the board; every other connection echoes or joins the chat room.
+struct ServeHandler: WebSocketEventLoopHandler {
+    let mode: ServeMode
+    let room: BroadcastRoom
+    let board: StatusBoard
+
+    private func isStatusPage(_ connection: EventLoopWebSocket) -> Bool {
+        connection.request.path == StatusBoard.path
+    }
+
+    func connectionOpened(_ connection: EventLoopWebSocket) {
+        if isStatusPage(connection) {
+            board.viewerOpened(connection)
+        } else if mode == .broadcast {
+            room.join(connection)
+        }
+    }
+
+    func received(_ message: WebSocketMessage, on connection: EventLoopWebSocket) {
+        if isStatusPage(connection) {
+            board.viewerReceived(message)
+            return
+        }
+        switch mode {
+        case .echo:
+            // A connection that is closing takes nothing more; the peer's close is under way.
+            try? connection.send(message)
+        case .broadcast:
+            room.broadcast(message, from: connection)
+        }
+    }
+
+    func connectionClosed(_ connection: EventLoopWebSocket, outcome: CloseOutcome) {
+        if isStatusPage(connection) {
+            board.viewerClosed(connection, outcome: outcome)
+        } else if mode == .broadcast {
+            room.leave(connection)
+        }
+    }
+}
+
+/// The pages `holdfast serve` answers to plain HTTP GETs: the status page at `/`, the close-code
+/// pages under `/codes`. Anything else gets the library's 426 Upgrade Required.
+enum ServePages {
+    static func response(to request: UpgradeRequest, board: StatusBoard) -> PlainHTTPResponse? {
+        guard request.head.method == .GET else { return nil }
+        if request.path == "/" {
+            return PlainHTTPResponse(contentType: "text/html",
+                                     body: StatusPage.html(board.snapshot(), limits: board.limits))
+        }
+        return CodePageHTML.response(path: request.path, query: request.query)
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Holdfast
+
+/// What the status page shows at one moment, as the JSON pushed to it every second: the server's
+/// ``WebSocketServerStatistics`` without the status page's own connections and pushes, and the
+/// message rates over the last second or so.
+struct StatusSnapshot: Encodable, Sendable {
+    /// One close code and how many connections ended with it.
+    struct Close: Encodable, Sendable {
+        let code: Int
+        let name: String
+        let title: String
+        let count: Int
+    }
+
+    /// Connections open now (status-page viewers not counted).
+    let connections: Int
+    /// Status pages watching now.
+    let viewers: Int
+    /// Connections since the server started (viewers not counted).
+    let totalConnections: Int
+    let messagesReceived: Int
+    let messagesSent: Int
+    let bytesReceived: Int
+    let bytesSent: Int
+    /// Messages received per second lately; `nil` until there are two samples.
+    let receivedPerSecond: Double?
+    /// Messages sent per second lately; `nil` until there are two samples.
+    let sentPerSecond: Double?
+    /// Closes by code, in code order.
+    let closes: [Close]
+    let uptimeSeconds: Int
+
+    /// The page's figures from the server's `statistics` less the `viewers`' own share; the
+    /// rates come from ``rates(since:elapsed:)``.
+    init(statistics: WebSocketServerStatistics, viewers: WebSocketServerStatistics,
+         rates: (received: Double, sent: Double)?, uptimeSeconds: Int) {
+        connections = max(0, statistics.openConnections - viewers.openConnections)
+        self.viewers = viewers.openConnections
+        totalConnections = max(0, statistics.totalConnections - viewers.totalConnections)
+        messagesReceived = max(0, statistics.messagesReceived - viewers.messagesReceived)
+        messagesSent = max(0, statistics.messagesSent - viewers.messagesSent)
+        bytesReceived = max(0, statistics.bytesReceived - viewers.bytesReceived)
+        bytesSent = max(0, statistics.bytesSent - viewers.bytesSent)
+        receivedPerSecond = rates?.received
+        sentPerSecond = rates?.sent
+        closes = statistics.closes.compactMap { code, count -> Close? in
+            let remaining = count - (viewers.closes[code] ?? 0)
+            guard remaining > 0 else { return nil }
+            let info = CloseCodeCatalog.entry(for: code)
+            return Close(code: Int(code.rawValue), name: info.name, title: info.title, count: remaining)
+        }.sorted { $0.code < $1.code }
+        self.uptimeSeconds = uptimeSeconds
+    }
+
+    /// Messages per second received and sent between `earlier` and this snapshot, `elapsed`
+    /// seconds apart.
+    func rates(since earlier: StatusSnapshot, elapsed: Double) -> (received: Double, sent: Double) {
+        (Double(max(0, messagesReceived - earlier.messagesReceived)) / elapsed,
+         Double(max(0, messagesSent - earlier.messagesSent)) / elapsed)
+    }
+
+    /// The snapshot as one line of JSON.
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// `holdfast serve` running as the built tool in a subprocess, on a free port.
+final class ServeProcess: Sendable {
+    /// The port it listens on.
+    let port: Int
+    private let process: Process
+
+    struct Failed: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    /// Runs `holdfast serve --port 0` with `arguments` for the duration of `body`, then stops it.
+    static func with<Result: Sendable>(_ arguments: [String], _ body: (ServeProcess) async throws -> Result)
+        async throws -> Result
+    {
+        let process = Process()
+        process.executableURL = try HoldfastTool.executable()
+        process.arguments = ["serve", "--port", "0"] + arguments
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let (lines, continuation) = AsyncStream.makeStream(of: String.self)
+        let pending = NIOLockedValueBox("")
+        stdout.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                continuation.finish()
+                return
+            }
+            let complete = pending.withLockedValue { text -> [String] in
+                text += String(decoding: data, as: UTF8.self)
+                var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                text = lines.removeLast()
+                return lines
+            }
+            for line in complete { continuation.yield(line) }
+        }
+        try process.run()
+        let server: ServeProcess
+        do {
+            let line = try await first(of: lines, "`holdfast serve` to print its address")
+            guard let port = line.split(separator: ":").last.flatMap({ Int($0) }), line.hasPrefix("listening on ws://") else {
+                throw Failed(description: "unexpected first line from holdfast serve: \(line)")
+            }
+            server = ServeProcess(process: process, port: port)
+        } catch {
+            process.terminate()
+            process.waitUntilExit()
+            let errors = String(decoding: stderr.fileHandleForReading.availableData, as: UTF8.self)
+            throw Failed(description: "holdfast serve did not start: \(error) \(errors)")
+        }
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        return try await body(server)
+    }
+
+    /// The server's URL for `path`.
+    func url(_ path: String = "/") -> String { "ws://127.0.0.1:\(port)\(path)" }
+
+    /// An HTTP response as received.
+    struct HTTPResponse {
+        let status: Int
+        let headers: [(String, String)]
+        let body: String
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }
+    }
+
+    /// Sends a plain `GET` for `target` and reads the whole response (the server closes after it).
+    func get(_ target: String) async throws -> HTTPResponse {
+        let port = self.port
+        let raw = try await withTimeout("the response to GET \(target)") {
+            try await RawConnection.with(port: port) { connection in
+                try await connection.write("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n")
+                let head = try await connection.readHTTPHead()
+                var rest = try await connection.readToEnd()
+                return head + (rest.readString(length: rest.readableBytes) ?? "")
+            }
+        }
+        let parts = raw.components(separatedBy: "\r\n\r\n")
+        let headLines = parts[0].components(separatedBy: "\r\n")
+        let statusLine = headLines[0].split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
+            throw Failed(description: "not an HTTP response: \(headLines[0])")
+        }
+        let headers = headLines.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        return HTTPResponse(status: status, headers: headers, body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+}
