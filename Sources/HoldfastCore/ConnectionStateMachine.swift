@@ -216,66 +216,97 @@ public struct ConnectionStateMachine {
 
     // MARK: - Sending
 
-    /// Encodes `message` as one frame, or as frames of at most `fragmentSize` bytes, handing each
-    /// buffer to write to `write` in order. A server's large payload is handed over as it is,
-    /// after its header, so that it is never copied.
+    /// Where encoded frames go: most are appended to one output buffer, so that everything sent
+    /// in a batch costs one buffer; a server's large payload is written as it is, uncopied.
+    public typealias SeparateWrite = (_ output: inout ByteBuffer, _ payload: ByteBuffer) -> Void
+
+    /// Appends the frames of `message` to `output`: one frame, or frames of at most
+    /// `fragmentSize` bytes. A server's payload too large to copy is handed to `separately`
+    /// with `output` holding everything before it (its header last): write `output`, then the
+    /// payload, and continue with an emptied `output`.
     ///
     /// - Precondition: ``canSend`` and not ``isSendingFragmentedMessage``.
-    public mutating func encode(_ message: WebSocketMessage, fragmentSize: Int? = nil,
-                                write: (ByteBuffer) -> Void) {
+    public mutating func encode(_ message: WebSocketMessage, fragmentSize: Int? = nil, into output: inout ByteBuffer,
+                                separately: SeparateWrite) {
         precondition(canSend, "a message was encoded after the close handshake began")
         precondition(outboundMessageKind == nil, "a message was encoded inside a fragmented message")
         encodeFrames(opcode: message.opcode, data: message.data, isFinal: true, fragmentSize: fragmentSize,
-                     write: write)
+                     into: &output, separately: separately)
     }
 
-    /// Encodes the next fragment of a message sent piece by piece: the first call starts a
-    /// message of `kind`, later ones continue it, and the one with `isFinal` ends it. A piece
-    /// longer than `fragmentSize` is split further.
+    /// Encodes `message` (see ``encode(_:fragmentSize:into:separately:)``), handing each buffer
+    /// to write to `write` in order.
+    public mutating func encode(_ message: WebSocketMessage, fragmentSize: Int? = nil,
+                                write: (ByteBuffer) -> Void) {
+        var output = ByteBuffer()
+        encode(message, fragmentSize: fragmentSize, into: &output) { output, payload in
+            write(output)
+            write(payload)
+            output = ByteBuffer()
+        }
+        if output.readableBytes > 0 { write(output) }
+    }
+
+    /// Appends the next fragment of a message sent piece by piece to `output` (see
+    /// ``encode(_:fragmentSize:into:separately:)``): the first call starts a message of `kind`,
+    /// later ones continue it, and the one with `isFinal` ends it. A piece longer than
+    /// `fragmentSize` is split further.
     ///
     /// - Precondition: ``canSend``, and `kind` is the kind of the message in progress, if any.
     public mutating func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
-                                        fragmentSize: Int? = nil, write: (ByteBuffer) -> Void) {
+                                        fragmentSize: Int? = nil, into output: inout ByteBuffer,
+                                        separately: SeparateWrite) {
         precondition(canSend, "a fragment was encoded after the close handshake began")
         precondition(outboundMessageKind == nil || outboundMessageKind == kind, "fragments of two messages interleaved")
         let opcode: Opcode = outboundMessageKind == nil ? (kind == .text ? .text : .binary) : .continuation
         outboundMessageKind = isFinal ? nil : kind
-        encodeFrames(opcode: opcode, data: data, isFinal: isFinal, fragmentSize: fragmentSize, write: write)
+        encodeFrames(opcode: opcode, data: data, isFinal: isFinal, fragmentSize: fragmentSize, into: &output,
+                     separately: separately)
+    }
+
+    /// Encodes the next fragment (see ``encodeFragment(_:of:isFinal:fragmentSize:into:separately:)``),
+    /// handing each buffer to write to `write` in order.
+    public mutating func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
+                                        fragmentSize: Int? = nil, write: (ByteBuffer) -> Void) {
+        var output = ByteBuffer()
+        encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &output) { output, payload in
+            write(output)
+            write(payload)
+            output = ByteBuffer()
+        }
+        if output.readableBytes > 0 { write(output) }
     }
 
     private mutating func encodeFrames(opcode: Opcode, data: ByteBuffer, isFinal: Bool, fragmentSize: Int?,
-                                       write: (ByteBuffer) -> Void) {
+                                       into output: inout ByteBuffer, separately: SeparateWrite) {
         let size = max(1, fragmentSize ?? Int.max)
         var remaining = data
         var opcode = opcode
         repeat {
             let payload = remaining.readSlice(length: min(size, remaining.readableBytes)) ?? ByteBuffer()
-            encodeFrame(opcode: opcode, payload: payload, fin: isFinal && remaining.readableBytes == 0, write: write)
+            encodeFrame(opcode: opcode, payload: payload, fin: isFinal && remaining.readableBytes == 0,
+                        into: &output, separately: separately)
             opcode = .continuation
         } while remaining.readableBytes > 0
     }
 
-    private mutating func encodeFrame(opcode: Opcode, payload: ByteBuffer, fin: Bool, write: (ByteBuffer) -> Void) {
+    private mutating func encodeFrame(opcode: Opcode, payload: ByteBuffer, fin: Bool, into output: inout ByteBuffer,
+                                      separately: SeparateWrite) {
         let length = payload.readableBytes
         switch role {
         case .client:
-            var buffer = ByteBuffer()
             FrameSerializer.write(Frame(fin: fin, opcode: opcode, payload: payload),
-                                  maskingKey: MaskingKey.random(using: &randomSource), into: &buffer)
-            write(buffer)
+                                  maskingKey: MaskingKey.random(using: &randomSource), into: &output)
         case .server:
             let coalesce = length <= Self.coalescingLimit
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(FrameSerializer.headerLength(payloadLength: length, masked: false)
+            output.reserveCapacity(minimumWritableBytes: FrameSerializer.headerLength(payloadLength: length, masked: false)
                                    + (coalesce ? length : 0))
             FrameSerializer.writeHeader(fin: fin, opcode: opcode, payloadLength: length, maskingKey: nil,
-                                        into: &buffer)
+                                        into: &output)
             if coalesce {
-                buffer.writeImmutableBuffer(payload)
-                write(buffer)
+                output.writeImmutableBuffer(payload)
             } else {
-                write(buffer)
-                write(payload)
+                separately(&output, payload)
             }
         }
     }

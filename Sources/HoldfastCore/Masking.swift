@@ -50,16 +50,17 @@ public struct MaskingKey: Sendable, Hashable {
         }
     }
 
-    /// The key repeated to fill 8 bytes in memory order, starting at key byte `phase`.
+    /// The key repeated to fill 8 bytes in memory order, starting at key byte `phase`: the four
+    /// bytes as one little-endian number, rotated to the phase, and doubled.
     @inlinable
     func repeatedWord(phase: Int) -> UInt64 {
-        var word: UInt64 = 0
-        withUnsafeMutableBytes(of: &word) { raw in
-            for offset in 0..<8 {
-                raw[offset] = self[phase &+ offset]
-            }
-        }
-        return word
+        let key = UInt32(bytes.0) | UInt32(bytes.1) << 8 | UInt32(bytes.2) << 16 | UInt32(bytes.3) << 24
+        // Rotating right by 8 bits per phase step brings key byte `phase` to the lowest byte.
+        let shift = UInt32((phase & 3) * 8)
+        let rotated = shift == 0 ? key : (key >> shift) | (key << (32 - shift))
+        // `.littleEndian` makes the lowest byte the first in memory on any platform.
+        let word = UInt64(rotated) | UInt64(rotated) << 32
+        return word.littleEndian
     }
 
     /// XORs `count` bytes from `source` into `destination` (which may be the same memory) with this
@@ -100,6 +101,7 @@ public struct MaskingKey: Sendable, Hashable {
 
     /// Masks or unmasks `buffer`'s readable bytes in place, starting at key byte `phase`.
     /// Returns the phase for the byte after the last.
+    @inlinable
     @discardableResult
     public func apply(to buffer: inout ByteBuffer, phase: Int = 0) -> Int {
         buffer.withUnsafeMutableReadableBytes { raw -> Int in

@@ -55,6 +55,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var bytesBeforeActivation: [ByteBuffer]? = []
     private var isReading = false
     private var needsFlush = false
+    /// Frames encoded since the last write to the channel: everything sent in one read or one
+    /// event-loop tick goes out as one buffer (one allocation for the batch, not one per frame).
+    private var batch = ByteBuffer()
     private var flushScheduled = false
     private var readPaused = false
     /// Reading paused because the event-loop API wrote more than the socket takes.
@@ -133,7 +136,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             deferredSends.append((message, nil))
             return
         }
-        machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+        machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
         trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
         scheduleFlush(context: context)
         if !context.channel.isWritable { pausedForWritability = true }
@@ -240,7 +243,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             deferredSends.append((message, promise))
             return promise.futureResult
         }
-        machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+        machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
         trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
         return afterWrite(context: context)
     }
@@ -258,12 +261,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                 if machine.isSendingFragmentedMessage {
                     deferredSends.append((message, nil))
                 } else {
-                    machine.encode(message, fragmentSize: fragmentSize) { context.write(wrapOutboundOut($0), promise: nil) }
+                    machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
                     trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
                 }
             case .fragment(let data, let kind, let isFinal):
-                machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize) {
-                    context.write(wrapOutboundOut($0), promise: nil)
+                machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
+                    writeSeparately(&$0, $1, context: context)
                 }
                 trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
                 if isFinal { sendDeferred() }
@@ -296,8 +299,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) -> EventLoopFuture<Void> {
         if let refusal = refusal(size: nil) { return eventLoop.makeFailedFuture(refusal) }
         guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize) {
-            context.write(wrapOutboundOut($0), promise: nil)
+        machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
+            writeSeparately(&$0, $1, context: context)
         }
         trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
         if isFinal { sendDeferred() }
@@ -336,6 +339,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         guard let frame = machine.encodePing(payload: payload) else {
             return context.eventLoop.makeFailedFuture(WebSocketError.connectionClosing)
         }
+        writeBatch(context: context)
         context.write(wrapOutboundOut(frame), promise: nil)
         scheduleFlush(context: context)
         return context.eventLoop.makeSucceededVoidFuture()
@@ -389,17 +393,20 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                 trafficObserver?.received(bytes: fragment.data.readableBytes, endsMessage: fragment.isFinal)
                 if let inboundCallback { inboundCallback(.fragment(fragment)) } else { received.append(.fragment(fragment)) }
             case .write(let bytes):
+                writeBatch(context: context)
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 needsFlush = true
             case .pongReceived:
                 break
             case .shutdownOutput:
+                writeBatch(context: context)
                 context.flush()
                 needsFlush = false
                 context.close(mode: .output, promise: nil)
             case .closeConnection:
                 // Close after everything written so far has reached the socket.
                 let written = context.eventLoop.makePromise(of: Void.self)
+                writeBatch(context: context)
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
                 needsFlush = false
                 let channel = context.channel
@@ -438,9 +445,25 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Writes what the batch holds (without flushing), before anything written on its own.
+    private func writeBatch(context: ChannelHandlerContext) {
+        guard batch.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(batch), promise: nil)
+        // The channel holds the written batch until the socket takes it: start a new one.
+        batch = ByteBuffer()
+    }
+
+    /// A large payload goes out as it is, after everything encoded before it (its header last).
+    private func writeSeparately(_ output: inout ByteBuffer, _ payload: ByteBuffer, context: ChannelHandlerContext) {
+        if output.readableBytes > 0 { context.write(wrapOutboundOut(output), promise: nil) }
+        context.write(wrapOutboundOut(payload), promise: nil)
+        output = ByteBuffer()
+    }
+
     private func flushIfNeeded(context: ChannelHandlerContext) {
         guard needsFlush else { return }
         needsFlush = false
+        writeBatch(context: context)
         context.flush()
     }
 }
