@@ -49,11 +49,7 @@ struct Connect: AsyncParsableCommand {
     var subprotocols: [String] = []
 
     func run() async throws {
-        do {
-            _ = try WebSocketURL(url)
-        } catch {
-            throw Terminal.fail("\(error)")
-        }
+        _ = try ConnectionFailure.checkedURL(url)
         if let fragmentSize, fragmentSize <= 0 { throw Terminal.fail("--fragment-size must be positive") }
         let configuration = WebSocketClientConfiguration(
             webSocket: WebSocketConfiguration(maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize,
@@ -78,7 +74,7 @@ struct Connect: AsyncParsableCommand {
                 return await webSocket.closeOutcome
             }
         } catch {
-            throw Terminal.fail("\(error)")
+            throw Terminal.fail(ConnectionFailure.message(connectingTo: url, error))
         }
         if !echo {
             Terminal.note("closed: \(outcome.explanation())")
