@@ -116,7 +116,9 @@ public final class WebSocket: Sendable {
         try await send(.binary(binary))
     }
 
-    /// Sends a ping with `payload` (at most 125 bytes); the peer answers with a pong.
+    /// Sends a ping with `payload` (at most 125 bytes) and returns when the peer's pong for it
+    /// arrives: time it to measure the round trip, or bound it with a timeout as a keepalive.
+    /// - Throws: a ``WebSocketError`` if the payload is too long or the connection closes first.
     public func ping(_ payload: ByteBuffer = ByteBuffer()) async throws {
         try await onEventLoop { $0.sendPing(payload) }.get()
     }

@@ -16,9 +16,8 @@ struct Probe: AsyncParsableCommand {
             it announced if any (a Holdfast server sends Holdfast-Max-Message-Size and \
             Holdfast-Max-Frame-Size), the round trip, and the largest message it accepts.
 
-            Round trip: the median of --round-trips echoes of a small text message, timed from \
-            the send to the echo. Holdfast's client cannot yet wait for the pong of a ping, so an \
-            echo stands in for it; a server that does not echo gets no round trip.
+            Round trip: the median of --round-trips pings, each timed from sending the ping to \
+            receiving its pong (every RFC 6455 server answers pings, echo server or not).
 
             Largest message: binary messages of 1 KiB, then doubling, until one is refused (a \
             1009 close, any other close, or a dropped connection), then bisection between the \
@@ -119,6 +118,9 @@ private final class Prober {
                     .map { $0.trimmingCharacters(in: .whitespaces) }
                     .filter { !$0.isEmpty },
                 announcedLimits: webSocket.peerLimits, echoes: false, roundTrips: [])
+            // Pings first: every RFC 6455 server answers them, echo server or not, and a probe of
+            // an echo that times out aborts the connection.
+            survey.roundTrips = await pingRoundTrips(count, on: webSocket)
             var messages = webSocket.messages.makeAsyncIterator()
             let text = WebSocketMessage.text("holdfast probe: héllo ✓")
             let binary = WebSocketMessage.binary((0...255).map { UInt8($0) })
@@ -126,11 +128,6 @@ private final class Prober {
                   await exchange(binary, on: webSocket, &messages).echoed
             else { return survey }
             survey.echoes = true
-            for index in 0..<count {
-                let exchanged = await exchange(.text("holdfast probe: round trip \(index)"), on: webSocket, &messages)
-                guard exchanged.echoed else { break }
-                survey.roundTrips.append(exchanged.elapsed)
-            }
             return survey
         }
     }
@@ -244,6 +241,29 @@ private final class Prober {
     }
 
     /// Sends `message` and waits for its echo: whether it came back unchanged, and how long it took.
+    /// The round trips of `count` pings, each from sending the ping to receiving its pong; stops
+    /// early (fewer results) when a pong does not come within the timeout.
+    private func pingRoundTrips(_ count: Int, on webSocket: WebSocket) async -> [Duration] {
+        let clock = ContinuousClock()
+        let limit = Duration.nanoseconds(timeout.nanoseconds)
+        var roundTrips: [Duration] = []
+        for index in 0..<count {
+            let start = clock.now
+            let answered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await webSocket.ping(ByteBuffer(string: "probe \(index)"))) != nil }
+                group.addTask {
+                    try? await Task.sleep(for: limit)
+                    return false
+                }
+                defer { group.cancelAll() }
+                return await group.next() ?? false
+            }
+            guard answered else { break }
+            roundTrips.append(clock.now - start)
+        }
+        return roundTrips
+    }
+
     private func exchange(_ message: WebSocketMessage, on webSocket: WebSocket,
                           _ messages: inout WebSocketMessages.AsyncIterator) async -> (echoed: Bool, elapsed: Duration) {
         let clock = ContinuousClock()
@@ -349,7 +369,7 @@ private struct ProbeReport: Encodable {
             let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
             let (seconds, attoseconds) = median.components
             pingRoundTripMilliseconds = ((Double(seconds) * 1e3 + Double(attoseconds) / 1e15) * 1000).rounded() / 1000
-            roundTripMethod = "echo"
+            roundTripMethod = "ping"
         }
         maxMessageSize = size.accepted
         smallestRefusedSize = size.refused?.size
@@ -410,10 +430,9 @@ private struct ProbeReport: Encodable {
             rows.append(("announced limits", "none"))
         }
         if let pingRoundTripMilliseconds {
-            rows.append(("round trip", "\(pingRoundTripMilliseconds) ms, median of \(roundTripCount) echoes of a small "
-                         + "text message (the client cannot time a ping's pong yet)"))
+            rows.append(("ping round trip", "\(pingRoundTripMilliseconds) ms, median of \(roundTripCount) pings"))
         } else {
-            rows.append(("round trip", "unknown: the server does not echo, and the client cannot time a ping's pong yet"))
+            rows.append(("ping round trip", "unknown: no pong came within the timeout"))
         }
         if let maxMessageSize, let smallestRefusedSize {
             var line = "\(maxMessageSize) bytes (exact to within 1 %): \(smallestRefusedSize) bytes were refused"

@@ -65,6 +65,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var readPending = false
     private var closeTimeout: Scheduled<Void>?
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
+    /// Pings sent and not yet answered, oldest first.
+    private var pongWaiters: [(payload: ByteBuffer, promise: EventLoopPromise<Void>)] = []
     private let closedPromise: EventLoopPromise<CloseOutcome>
 
     /// Creates the handler for a connection upgraded on `eventLoop`.
@@ -189,6 +191,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         source = nil
         for waiter in writabilityWaiters { waiter.fail(WebSocketError.connectionClosed(outcome)) }
         writabilityWaiters.removeAll()
+        for (_, promise) in pongWaiters { promise.fail(WebSocketError.connectionClosed(outcome)) }
+        pongWaiters.removeAll()
         for (_, promise) in deferredSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
         deferredSends.removeAll()
         refuseOutbound()
@@ -330,7 +334,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         return waiter.futureResult
     }
 
-    /// Sends a ping with `payload` (at most 125 bytes).
+    /// Sends a ping with `payload` (at most 125 bytes). The future succeeds when the pong with
+    /// the same payload arrives (RFC 6455 §5.5.3: an endpoint may answer only the latest ping,
+    /// so a pong also answers every earlier ping still waiting).
     public func sendPing(_ payload: ByteBuffer) -> EventLoopFuture<Void> {
         guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
         guard payload.readableBytes <= 125 else {
@@ -342,7 +348,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         writeBatch(context: context)
         context.write(wrapOutboundOut(frame), promise: nil)
         scheduleFlush(context: context)
-        return context.eventLoop.makeSucceededVoidFuture()
+        let pong = context.eventLoop.makePromise(of: Void.self)
+        pongWaiters.append((payload, pong))
+        return pong.futureResult
     }
 
     /// Starts the close handshake with `frame`, waiting `timeout` (default: the configured close
@@ -396,8 +404,13 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                 writeBatch(context: context)
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 needsFlush = true
-            case .pongReceived:
-                break
+            case .pongReceived(let payload):
+                // The waiter for this payload, and any earlier ones the peer answered only once.
+                if let index = pongWaiters.firstIndex(where: { $0.payload == payload }) {
+                    let answered = pongWaiters[...index]
+                    pongWaiters.removeFirst(index + 1)
+                    for (_, promise) in answered { promise.succeed() }
+                }
             case .shutdownOutput:
                 writeBatch(context: context)
                 context.flush()
