@@ -141,15 +141,17 @@ struct ShutdownTests {
                     let hellos = try await collect(2, of: received, "both hellos")
                     #expect(Set(hellos) == ["/polite hello", "/silent hello"])
 
+                    // Timed from the shutdown's start: the server's drain timer starts when it sends
+                    // the close, and this task may see that frame late on a busy machine.
+                    let shutdownStarted = ContinuousClock.now
                     async let report = server.shutdown()
                     let close = try await raw.readSmallFrame()
-                    let closeSeen = ContinuousClock.now
                     #expect(Self.decodeClose(close.payload).code == 1001)
                     // Never answer: the server alone decides when to give up.
                     _ = try await raw.readToEnd()
-                    let waited = closeSeen.duration(to: .now)
+                    let waited = shutdownStarted.duration(to: .now)
                     #expect(raw.sawEndOfStream)
-                    #expect(waited >= .milliseconds(800), "cut after \(waited), before the 1 s drain timeout")
+                    #expect(waited >= .seconds(1), "cut after \(waited), before the 1 s drain timeout")
                     #expect(waited < .seconds(4), "cut after \(waited): the drain timeout, not the 5 s close timeout")
 
                     let finalReport = await report
