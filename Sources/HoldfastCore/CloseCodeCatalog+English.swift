@@ -201,9 +201,10 @@ extension CloseCodeCatalog {
                     """,
                 howToFix: """
                     Send less per frame or per message: fragment large messages into frames and split large \
-                    payloads into chunks (Holdfast does both, and halves its chunk size after a 1009). Or, if \
-                    you run the receiver, raise its limit (maxMessageSize, maxFrameSize). A Holdfast client \
-                    reconnects and sends smaller pieces; sending the same message again fails again.
+                    payloads into chunks (a Holdfast client fragments to the frame limit a Holdfast server \
+                    announces, and refuses unsent, with a typed error, a message over its message limit). Or, \
+                    if you run the receiver, raise its limit (maxMessageSize, maxFrameSize). Sending the same \
+                    message again fails again.
                     """,
                 action: "reconnect and send smaller pieces (fragment or chunk), or raise the receiver's limit")
         case 1010:

@@ -210,10 +210,10 @@ extension CloseCodeCatalog {
                     """,
                 howToFix: """
                     Envía menos en cada trama o en cada mensaje: fragmenta los mensajes grandes en tramas y \
-                    divide las cargas grandes en trozos (Holdfast hace ambas cosas y reduce a la mitad el \
-                    tamaño de los trozos tras un 1009). O bien, si controlas el receptor, sube su límite \
-                    (maxMessageSize, maxFrameSize). Un cliente Holdfast reconecta y envía trozos más pequeños; \
-                    reenviar el mismo mensaje vuelve a fallar.
+                    divide las cargas grandes en trozos (un cliente Holdfast fragmenta hasta el límite de trama \
+                    que anuncia un servidor Holdfast y rechaza sin enviarlo, con un error tipado, un mensaje que \
+                    supere su límite de mensaje). O bien, si controlas el receptor, sube su límite \
+                    (maxMessageSize, maxFrameSize). Reenviar el mismo mensaje vuelve a fallar.
                     """,
                 action: "reconecta y envía trozos más pequeños (fragmenta o divide), o sube el límite del receptor")
         case 1010:
