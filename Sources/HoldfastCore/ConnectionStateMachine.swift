@@ -170,6 +170,12 @@ public struct ConnectionStateMachine {
     /// other message may start until it ends (RFC 6455 §5.4).
     public var isSendingFragmentedMessage: Bool { outboundMessageKind != nil }
 
+    /// How the connection ended, once TCP has closed (what ``channelInactive()`` returned).
+    public var closeOutcome: CloseOutcome? {
+        if case .closed(let outcome) = state { return outcome }
+        return nil
+    }
+
     /// Whether the connection has fully ended.
     public var isClosed: Bool {
         if case .closed = state { return true }
@@ -238,13 +244,23 @@ public struct ConnectionStateMachine {
     /// to write to `write` in order.
     public mutating func encode(_ message: WebSocketMessage, fragmentSize: Int? = nil,
                                 write: (ByteBuffer) -> Void) {
+        Self.handingOver(to: write) { output, separately in
+            encode(message, fragmentSize: fragmentSize, into: &output, separately: separately)
+        }
+    }
+
+    /// Runs an `into:separately:` encoder and hands every buffer it produces to `write`, in order.
+    private static func handingOver(to write: (ByteBuffer) -> Void,
+                                    _ encode: (inout ByteBuffer, SeparateWrite) -> Void) {
+        var buffers: [ByteBuffer] = []
         var output = ByteBuffer()
-        encode(message, fragmentSize: fragmentSize, into: &output) { output, payload in
-            write(output)
-            write(payload)
+        encode(&output) { output, payload in
+            buffers.append(output)
+            buffers.append(payload)
             output = ByteBuffer()
         }
-        if output.readableBytes > 0 { write(output) }
+        if output.readableBytes > 0 { buffers.append(output) }
+        buffers.forEach(write)
     }
 
     /// Appends the next fragment of a message sent piece by piece to `output` (see
@@ -268,13 +284,10 @@ public struct ConnectionStateMachine {
     /// handing each buffer to write to `write` in order.
     public mutating func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
                                         fragmentSize: Int? = nil, write: (ByteBuffer) -> Void) {
-        var output = ByteBuffer()
-        encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &output) { output, payload in
-            write(output)
-            write(payload)
-            output = ByteBuffer()
+        Self.handingOver(to: write) { output, separately in
+            encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &output,
+                           separately: separately)
         }
-        if output.readableBytes > 0 { write(output) }
     }
 
     private mutating func encodeFrames(opcode: Opcode, data: ByteBuffer, isFinal: Bool, fragmentSize: Int?,

@@ -134,12 +134,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public func write(_ message: WebSocketMessage) throws(WebSocketError) {
         if let refusal = refusal(size: message.data.readableBytes) { throw refusal }
         guard let context else { throw .connectionClosed(nil) }
-        if machine.isSendingFragmentedMessage {
-            deferredSends.append((message, nil))
-            return
-        }
-        machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
-        trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
+        guard encodeOrDefer(message, promise: nil, context: context) else { return }
         scheduleFlush(context: context)
         if !context.channel.isWritable { pausedForWritability = true }
     }
@@ -242,14 +237,34 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public func send(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
         if let refusal = refusal(size: message.data.readableBytes) { return eventLoop.makeFailedFuture(refusal) }
         guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        if machine.isSendingFragmentedMessage {
-            let promise = context.eventLoop.makePromise(of: Void.self)
+        let deferred = context.eventLoop.makePromise(of: Void.self)
+        guard encodeOrDefer(message, promise: deferred, context: context) else { return deferred.futureResult }
+        deferred.succeed()
+        return afterWrite(context: context)
+    }
+
+    /// Encodes `message` into the batch, or, while a fragmented message is being sent, keeps it
+    /// (with `promise`) for after its final fragment. Returns whether it was encoded.
+    private func encodeOrDefer(_ message: WebSocketMessage, promise: EventLoopPromise<Void>?,
+                               context: ChannelHandlerContext) -> Bool {
+        guard !machine.isSendingFragmentedMessage else {
             deferredSends.append((message, promise))
-            return promise.futureResult
+            return false
         }
         machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
         trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
-        return afterWrite(context: context)
+        return true
+    }
+
+    /// Encodes the next piece of a fragmented message into the batch; after the final one, the
+    /// messages that waited for it go out.
+    private func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
+                                context: ChannelHandlerContext) {
+        machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
+            writeSeparately(&$0, $1, context: context)
+        }
+        trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
+        if isFinal { sendDeferred() }
     }
 
     /// Writes everything tasks queued since the last drain, then flushes once.
@@ -262,18 +277,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             guard machine.canSend else { break }
             switch item {
             case .message(let message):
-                if machine.isSendingFragmentedMessage {
-                    deferredSends.append((message, nil))
-                } else {
-                    machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
-                    trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
-                }
+                _ = encodeOrDefer(message, promise: nil, context: context)
             case .fragment(let data, let kind, let isFinal):
-                machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
-                    writeSeparately(&$0, $1, context: context)
-                }
-                trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
-                if isFinal { sendDeferred() }
+                encodeFragment(data, of: kind, isFinal: isFinal, context: context)
             }
         }
         needsFlush = true
@@ -303,11 +309,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) -> EventLoopFuture<Void> {
         if let refusal = refusal(size: nil) { return eventLoop.makeFailedFuture(refusal) }
         guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
-            writeSeparately(&$0, $1, context: context)
-        }
-        trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
-        if isFinal { sendDeferred() }
+        encodeFragment(data, of: kind, isFinal: isFinal, context: context)
         return afterWrite(context: context)
     }
 
@@ -318,7 +320,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             if let received = machine.receivedCloseFrame, received.code == .messageTooBig {
                 return .messageTooBig(limit: received.namedLimit ?? peerLimits.maxMessageSize, reason: received.reason)
             }
-            return machine.isClosed ? .connectionClosed(machine.channelInactive()) : .connectionClosing
+            return machine.isClosed ? .connectionClosed(machine.closeOutcome) : .connectionClosing
         }
         if let size, let limit = peerLimits.maxMessageSize, size > limit {
             return .messageTooBig(size: size, limit: limit, reason: "message exceeds limit of \(limit) bytes")
