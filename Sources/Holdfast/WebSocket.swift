@@ -29,6 +29,8 @@ public final class WebSocket: Sendable {
     /// The limits the peer announced in the handshake (a Holdfast server does); messages are
     /// fragmented to fit its frame limit, and one over its message limit is refused unsent.
     public let peerLimits: AnnouncedLimits
+    /// permessage-deflate as agreed in the handshake; `nil` when messages go uncompressed.
+    public let compression: PerMessageDeflateParameters?
 
     private let handler: NIOLoopBound<WebSocketChannelHandler>
     private let outbound: OutboundQueue
@@ -44,6 +46,7 @@ public final class WebSocket: Sendable {
         self.messages = WebSocketMessages(inbound)
         self.fragments = WebSocketFragments(inbound)
         self.peerLimits = upgraded.peerLimits
+        self.compression = upgraded.compression
         self.handler = upgraded.handler
         self.outbound = outbound
         self.channel = upgraded.channel

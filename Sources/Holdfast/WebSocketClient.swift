@@ -70,7 +70,8 @@ public enum WebSocketClient {
             throw HandshakeError(status: nil, reason: "wss:// is not supported yet")
         }
         var random = SystemRandomNumberGenerator()
-        let handshake = ClientHandshake(subprotocols: configuration.subprotocols, randomSource: &random)
+        let handshake = ClientHandshake(subprotocols: configuration.subprotocols,
+                                        compression: configuration.webSocket.compression, randomSource: &random)
         let requestHead = handshake.requestHead(for: url, extraHeaders: configuration.headers)
         let upgrade = try await ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(configuration.connectTimeout)

@@ -45,6 +45,10 @@ public struct ConnectionStateMachine {
         var data: ByteBuffer
         /// Payload bytes received so far, counted against the message limit.
         var receivedBytes: Int
+        /// Whether the message is compressed (RSV1 on its first frame, RFC 7692 §6.1).
+        var isCompressed = false
+        /// Bytes inflated so far from a compressed message, counted against the message limit.
+        var inflatedBytes = 0
     }
 
     /// Which end this machine is.
@@ -67,20 +71,52 @@ public struct ConnectionStateMachine {
     private var randomSource: any RandomNumberGenerator
     /// The kind of the fragmented message being sent, between its first and its final fragment.
     private var outboundMessageKind: WebSocketMessage.Kind?
+    /// Whether the fragmented message being sent is compressed.
+    private var outboundMessageIsCompressed = false
     private let deliversFragments: Bool
+    /// permessage-deflate as agreed in the handshake, if it was.
+    public let compression: PerMessageDeflateParameters?
+    /// Compresses what is sent; `nil` without compression, or when the agreed window is one zlib
+    /// cannot produce (8 bits): every message then goes uncompressed, as RFC 7692 allows.
+    private let compressor: MessageCompressor?
+    /// Messages shorter than this are sent uncompressed.
+    private let minimumCompressedSize: Int
+    /// Inflates compressed messages received; `nil` without compression.
+    private let decompressor: MessageDecompressor?
 
     /// Creates the machine for one upgraded connection.
     /// - Parameters:
     ///   - role: server or client; decides the masking rules and who closes TCP first.
     ///   - configuration: limits and timeouts.
+    ///   - compression: permessage-deflate as agreed in the handshake; default `nil`, none. Its
+    ///     level, memory level and minimum size come from `configuration.compression`.
     ///   - randomSource: where a client's masking keys come from; the system's generator by default.
     public init(role: Role, configuration: WebSocketConfiguration = .init(),
+                compression: PerMessageDeflateParameters? = nil,
                 randomSource: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.role = role
         self.configuration = configuration
         self.parser = FrameParser(role: role, maxFrameSize: configuration.effectiveMaxFrameSize,
                                   maxMessageSize: configuration.effectiveMaxMessageSize)
         self.randomSource = randomSource
+        self.compression = compression
+        let settings = configuration.compression ?? PerMessageDeflateConfiguration()
+        self.minimumCompressedSize = settings.minimumMessageSize
+        if let compression {
+            // RFC 7692 §6: the extension gives RSV1 its meaning.
+            parser.allowedReservedBits = .rsv1
+            let windowBits = min(compression.ownMaxWindowBits, settings.maxWindowBits)
+            self.compressor = windowBits >= 9
+                ? MessageCompressor(windowBits: windowBits, level: settings.compressionLevel,
+                                    memoryLevel: settings.memoryLevel,
+                                    noContextTakeover: compression.ownNoContextTakeover)
+                : nil
+            self.decompressor = MessageDecompressor(windowBits: compression.peerMaxWindowBits,
+                                                    noContextTakeover: compression.peerNoContextTakeover)
+        } else {
+            self.compressor = nil
+            self.decompressor = nil
+        }
         if case .fragments = configuration.receiveMode {
             self.deliversFragments = true
         } else {
@@ -236,8 +272,14 @@ public struct ConnectionStateMachine {
                                 separately: SeparateWrite) {
         precondition(canSend, "a message was encoded after the close handshake began")
         precondition(outboundMessageKind == nil, "a message was encoded inside a fragmented message")
-        encodeFrames(opcode: message.opcode, data: message.data, isFinal: true, fragmentSize: fragmentSize,
-                     into: &output, separately: separately)
+        if let compressor, message.data.readableBytes >= minimumCompressedSize {
+            encodeFrames(opcode: message.opcode, data: compressor.compress(message.data, isFinal: true),
+                         isFinal: true, compressed: true, fragmentSize: fragmentSize, into: &output,
+                         separately: separately)
+        } else {
+            encodeFrames(opcode: message.opcode, data: message.data, isFinal: true, compressed: false,
+                         fragmentSize: fragmentSize, into: &output, separately: separately)
+        }
     }
 
     /// Encodes `message` (see ``encode(_:fragmentSize:into:separately:)``), handing each buffer
@@ -274,10 +316,21 @@ public struct ConnectionStateMachine {
                                         separately: SeparateWrite) {
         precondition(canSend, "a fragment was encoded after the close handshake began")
         precondition(outboundMessageKind == nil || outboundMessageKind == kind, "fragments of two messages interleaved")
-        let opcode: Opcode = outboundMessageKind == nil ? (kind == .text ? .text : .binary) : .continuation
+        let opcode: Opcode
+        if outboundMessageKind == nil {
+            opcode = kind == .text ? .text : .binary
+            // The whole message is compressed or not, decided at its first fragment.
+            outboundMessageIsCompressed = compressor != nil && data.readableBytes >= minimumCompressedSize
+        } else {
+            opcode = .continuation
+        }
         outboundMessageKind = isFinal ? nil : kind
-        encodeFrames(opcode: opcode, data: data, isFinal: isFinal, fragmentSize: fragmentSize, into: &output,
-                     separately: separately)
+        var payload = data
+        if outboundMessageIsCompressed, let compressor {
+            payload = compressor.compress(data, isFinal: isFinal)
+        }
+        encodeFrames(opcode: opcode, data: payload, isFinal: isFinal, compressed: outboundMessageIsCompressed,
+                     fragmentSize: fragmentSize, into: &output, separately: separately)
     }
 
     /// Encodes the next fragment (see ``encodeFragment(_:of:isFinal:fragmentSize:into:separately:)``),
@@ -290,32 +343,35 @@ public struct ConnectionStateMachine {
         }
     }
 
-    private mutating func encodeFrames(opcode: Opcode, data: ByteBuffer, isFinal: Bool, fragmentSize: Int?,
-                                       into output: inout ByteBuffer, separately: SeparateWrite) {
+    private mutating func encodeFrames(opcode: Opcode, data: ByteBuffer, isFinal: Bool, compressed: Bool,
+                                       fragmentSize: Int?, into output: inout ByteBuffer,
+                                       separately: SeparateWrite) {
         let size = max(1, fragmentSize ?? Int.max)
         var remaining = data
         var opcode = opcode
         repeat {
             let payload = remaining.readSlice(length: min(size, remaining.readableBytes)) ?? ByteBuffer()
-            encodeFrame(opcode: opcode, payload: payload, fin: isFinal && remaining.readableBytes == 0,
-                        into: &output, separately: separately)
+            // RFC 7692 §6.1: RSV1 marks the first frame of a compressed message only.
+            let reservedBits: ReservedBits = compressed && opcode != .continuation ? .rsv1 : []
+            encodeFrame(opcode: opcode, reservedBits: reservedBits, payload: payload,
+                        fin: isFinal && remaining.readableBytes == 0, into: &output, separately: separately)
             opcode = .continuation
         } while remaining.readableBytes > 0
     }
 
-    private mutating func encodeFrame(opcode: Opcode, payload: ByteBuffer, fin: Bool, into output: inout ByteBuffer,
-                                      separately: SeparateWrite) {
+    private mutating func encodeFrame(opcode: Opcode, reservedBits: ReservedBits, payload: ByteBuffer, fin: Bool,
+                                      into output: inout ByteBuffer, separately: SeparateWrite) {
         let length = payload.readableBytes
         switch role {
         case .client:
-            FrameSerializer.write(Frame(fin: fin, opcode: opcode, payload: payload),
+            FrameSerializer.write(Frame(fin: fin, reservedBits: reservedBits, opcode: opcode, payload: payload),
                                   maskingKey: MaskingKey.random(using: &randomSource), into: &output)
         case .server:
             let coalesce = length <= Self.coalescingLimit
             output.reserveCapacity(minimumWritableBytes: FrameSerializer.headerLength(payloadLength: length, masked: false)
                                    + (coalesce ? length : 0))
-            FrameSerializer.writeHeader(fin: fin, opcode: opcode, payloadLength: length, maskingKey: nil,
-                                        into: &output)
+            FrameSerializer.writeHeader(fin: fin, reservedBits: reservedBits, opcode: opcode, payloadLength: length,
+                                        maskingKey: nil, into: &output)
             if coalesce {
                 output.writeImmutableBuffer(payload)
             } else {
@@ -337,12 +393,21 @@ public struct ConnectionStateMachine {
     // MARK: - Frame processing
 
     private mutating func process(_ frame: Frame) -> Action? {
+        // The parser lets RSV1 through only with permessage-deflate, which gives it a meaning on
+        // the first frame of a message alone (RFC 7692 §6.1).
+        if !frame.reservedBits.isEmpty, frame.opcode != .text, frame.opcode != .binary {
+            return failing(.protocolError("RSV1 set on a \(frame.opcode.isControl ? "control" : "continuation") frame"))
+        }
         switch frame.opcode {
         case .text, .binary:
             guard message == nil else {
                 return failing(.protocolError("new data frame while a fragmented message is in progress"))
             }
             let kind: WebSocketMessage.Kind = frame.opcode == .text ? .text : .binary
+            if frame.reservedBits.contains(.rsv1) {
+                return inflate(frame, into: MessageInProgress(kind: kind, data: ByteBuffer(), receivedBytes: 0,
+                                                              isCompressed: true), isFirst: true)
+            }
             if kind == .text {
                 if validatedBytesOfPartialFrame == 0 { textValidator = UTF8Validator() }
                 if let failure = validateText(frame.payload, final: frame.fin) { return failing(failure) }
@@ -359,6 +424,10 @@ public struct ConnectionStateMachine {
         case .continuation:
             guard var current = message else {
                 return failing(.protocolError("continuation frame without a message to continue"))
+            }
+            if current.isCompressed {
+                message = nil  // release the stored buffer so appending does not copy it
+                return inflate(frame, into: current, isFirst: false)
             }
             if current.kind == .text, let failure = validateText(frame.payload, final: frame.fin) {
                 return failing(failure)
@@ -393,6 +462,46 @@ public struct ConnectionStateMachine {
             }
             return closeFrameReceived(received)
         }
+    }
+
+    /// Inflates one frame of a compressed message (RFC 7692 §7.2.2) into `current` — or into a
+    /// fragment of its own when fragments are delivered — within the message limit, and
+    /// validates inflated text as it comes.
+    private mutating func inflate(_ frame: Frame, into current: MessageInProgress, isFirst: Bool) -> Action? {
+        guard let decompressor else { preconditionFailure("RSV1 passed the parser without permessage-deflate") }
+        var current = current
+        current.receivedBytes += frame.payload.readableBytes
+        var output = deliversFragments ? ByteBuffer() : current.data
+        current.data = ByteBuffer()  // so that `output` is the only reference and grows in place
+        let before = output.readableBytes
+        let limit = configuration.effectiveMaxMessageSize
+        do {
+            try decompressor.decompress(frame.payload, isFinal: frame.fin, into: &output,
+                                        allowance: limit == Int.max ? Int.max : limit - current.inflatedBytes,
+                                        messageLimit: limit)
+        } catch {
+            return failing(error)
+        }
+        current.inflatedBytes += output.readableBytes - before
+        if current.kind == .text {
+            if isFirst { textValidator = UTF8Validator() }
+            let valid = output.withUnsafeReadableBytes { bytes in
+                textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[before...]))
+            }
+            if !valid { return failing(.invalidPayload("text message is not valid UTF-8")) }
+            if frame.fin, !textValidator.isComplete {
+                return failing(.invalidPayload("text message ends inside a UTF-8 sequence"))
+            }
+        }
+        if deliversFragments {
+            if !frame.fin { message = current }
+            return .deliverFragment(WebSocketFragment(kind: current.kind, data: output, isFirst: isFirst,
+                                                      isFinal: frame.fin))
+        }
+        if frame.fin { return .deliver(WebSocketMessage(kind: current.kind, data: output)) }
+        current.data = output
+        message = current
+        return nil
     }
 
     private mutating func closeFrameReceived(_ received: CloseFrame) -> Action? {
@@ -436,7 +545,9 @@ public struct ConnectionStateMachine {
 
     /// RFC 6455 §8.1: invalid text fails the connection as soon as it is seen, even mid-frame.
     private mutating func validatePartialText() {
-        guard let (opcode, received) = parser.payloadInProgress else { return }
+        guard let (opcode, reservedBits, received) = parser.payloadInProgress else { return }
+        // A compressed message is validated once inflated, frame by frame.
+        guard reservedBits.isEmpty, message?.isCompressed != true else { return }
         let isText = opcode == .text || (opcode == .continuation && message?.kind == .text)
         guard isText, received.readableBytes > validatedBytesOfPartialFrame else { return }
         if opcode == .text, validatedBytesOfPartialFrame == 0 { textValidator = UTF8Validator() }

@@ -50,11 +50,11 @@ public struct FrameParser: Sendable {
         self.maxMessageSize = maxMessageSize
     }
 
-    /// The opcode and the bytes received so far of a frame whose payload is incomplete, so that a
-    /// text frame can be validated before it ends.
-    public var payloadInProgress: (opcode: Opcode, received: ByteBuffer)? {
+    /// The opcode, reserved bits and the bytes received so far of a frame whose payload is
+    /// incomplete, so that an uncompressed text frame can be validated before it ends.
+    public var payloadInProgress: (opcode: Opcode, reservedBits: ReservedBits, received: ByteBuffer)? {
         guard case .awaitingPayload(let header, let payload, _) = state else { return nil }
-        return (header.opcode, payload)
+        return (header.opcode, header.reservedBits, payload)
     }
 
     /// Consumes bytes from `input` and returns the next complete frame, or `nil` once `input` is

@@ -74,14 +74,28 @@ public enum ServerHandshake {
         offered.first { supported.contains($0) }
     }
 
+    /// The permessage-deflate agreement for a request, when `configuration` enables compression
+    /// and the client offered something acceptable: the extension to answer with and what was
+    /// agreed. An unacceptable or malformed offer is declined, never fatal (RFC 7692 §5).
+    public static func negotiateCompression(_ headers: HTTPHeaders, configuration: WebSocketConfiguration)
+        -> (response: WebSocketExtension, parameters: PerMessageDeflateParameters)?
+    {
+        guard let compression = configuration.compression,
+              headers.contains(name: "sec-websocket-extensions") else { return nil }
+        return PerMessageDeflateNegotiation.accept(offers: WebSocketExtension.parseLeniently(headers),
+                                                   configuration: compression)
+    }
+
     /// The headers of the `101 Switching Protocols` answer.
-    public static func responseHeaders(key: String, subprotocol: String?, extraHeaders: HTTPHeaders = [:]) -> HTTPHeaders {
+    public static func responseHeaders(key: String, subprotocol: String?, extensions: WebSocketExtension? = nil,
+                                       extraHeaders: HTTPHeaders = [:]) -> HTTPHeaders {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(4 + extraHeaders.count)
+        headers.reserveCapacity(5 + extraHeaders.count)
         headers.add(name: "Upgrade", value: "websocket")
         headers.add(name: "Connection", value: "Upgrade")
         headers.add(name: "Sec-WebSocket-Accept", value: acceptValue(forKey: key))
         if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+        if let extensions { headers.add(name: "Sec-WebSocket-Extensions", value: extensions.description) }
         headers.add(contentsOf: extraHeaders)
         return headers
     }

@@ -30,18 +30,23 @@ public struct WebSocketConfiguration: Sendable, Hashable {
     /// client the server's TCP close) before the TCP connection is closed anyway. Default 10 s,
     /// long enough for a loaded peer on a slow link, short enough that dead peers do not pile up.
     public var closeTimeout: TimeAmount
+    /// permessage-deflate (RFC 7692): offered by a client, accepted by a server. Default on, with
+    /// memory-bounded settings (see ``PerMessageDeflateConfiguration``); `nil` turns it off.
+    public var compression: PerMessageDeflateConfiguration?
 
     /// One mebibyte, the default message limit.
     public static let defaultMaxMessageSize = 1 << 20
 
     /// Creates a configuration; every parameter defaults as documented on its property.
     public init(maxMessageSize: Int = defaultMaxMessageSize, maxFrameSize: Int? = nil, fragmentSize: Int? = nil,
-                receiveMode: ReceiveMode = .messages, closeTimeout: TimeAmount = .seconds(10)) {
+                receiveMode: ReceiveMode = .messages, closeTimeout: TimeAmount = .seconds(10),
+                compression: PerMessageDeflateConfiguration? = PerMessageDeflateConfiguration()) {
         self.maxMessageSize = maxMessageSize
         self.maxFrameSize = maxFrameSize
         self.fragmentSize = fragmentSize
         self.receiveMode = receiveMode
         self.closeTimeout = closeTimeout
+        self.compression = compression
     }
 
     /// The limit on a whole received message in force: ``maxMessageSize``, or in

@@ -111,9 +111,9 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
     }
 
     private func finish(_ response: HTTPResponseHead, context: ChannelHandlerContext) {
-        let subprotocol: String?
+        let agreement: ClientHandshake.Agreement
         do {
-            subprotocol = try handshake.validate(response)
+            agreement = try handshake.validate(response)
         } catch {
             fail(error, context: context)
             return
@@ -122,13 +122,15 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
         timeoutTask?.cancel()
         let handler = WebSocketChannelHandler(role: .client, configuration: configuration,
                                               peerLimits: AnnouncedLimits(headers: response.headers),
-                                              eventLoop: context.eventLoop, logger: logger)
+                                              compression: agreement.compression, eventLoop: context.eventLoop,
+                                              logger: logger)
         let inbound = handler.makeInboundSequence()
         let outbound = handler.makeOutboundQueue()
         let upgraded = UpgradedConnection(
             channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop), inbound: inbound,
             request: UpgradeRequest(head: requestHead, remoteAddress: context.channel.remoteAddress),
-            subprotocol: subprotocol, responseHeaders: response.headers, peerLimits: handler.peerLimits, outbound: outbound)
+            subprotocol: agreement.subprotocol, responseHeaders: response.headers, peerLimits: handler.peerLimits,
+            compression: agreement.compression, outbound: outbound)
         let outcome = self.outcome
         do {
             try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in

@@ -28,6 +28,8 @@ public struct UpgradedConnection: Sendable {
     public let responseHeaders: HTTPHeaders
     /// The limits the peer announced (a Holdfast server announces its own to clients).
     public let peerLimits: AnnouncedLimits
+    /// permessage-deflate as agreed in the handshake, if it was.
+    public let compression: PerMessageDeflateParameters?
     /// Where tasks queue what they send; `nil` for connections served on the event loop.
     public let outbound: OutboundQueue?
 }
@@ -172,18 +174,20 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
             let configuration = routeConfiguration ?? settings.configuration
             var announced = AnnouncedLimits(configuration).headers
             announced.add(contentsOf: extraHeaders)
-            let headers = ServerHandshake.responseHeaders(key: key, subprotocol: selected, extraHeaders: announced)
-            upgrade(request: request, subprotocol: selected, headers: headers, configuration: configuration,
-                    context: context)
+            let compression = ServerHandshake.negotiateCompression(head.headers, configuration: configuration)
+            let headers = ServerHandshake.responseHeaders(key: key, subprotocol: selected,
+                                                          extensions: compression?.response, extraHeaders: announced)
+            upgrade(request: request, subprotocol: selected, compression: compression?.parameters, headers: headers,
+                    configuration: configuration, context: context)
         }
     }
 
-    private func upgrade(request: UpgradeRequest, subprotocol: String?, headers: HTTPHeaders,
-                         configuration: WebSocketConfiguration, context: ChannelHandlerContext) {
+    private func upgrade(request: UpgradeRequest, subprotocol: String?, compression: PerMessageDeflateParameters?,
+                         headers: HTTPHeaders, configuration: WebSocketConfiguration, context: ChannelHandlerContext) {
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
                                                              headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        let handler = WebSocketChannelHandler(role: .server, configuration: configuration,
+        let handler = WebSocketChannelHandler(role: .server, configuration: configuration, compression: compression,
                                               eventLoop: context.eventLoop, logger: settings.logger)
         handler.trafficObserver = settings.trafficObserver?(context.eventLoop)
         let onEventLoop = settings.eventLoopDelivery
@@ -192,7 +196,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let upgraded = UpgradedConnection(
             channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
             inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers,
-            peerLimits: handler.peerLimits, outbound: outbound)
+            peerLimits: handler.peerLimits, compression: compression, outbound: outbound)
         onEventLoop?(upgraded)
         let outcome = self.outcome
         do {

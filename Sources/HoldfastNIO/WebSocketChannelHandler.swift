@@ -75,11 +75,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     ///   - configuration: limits and timeouts.
     ///   - peerLimits: the limits the peer announced; frames are cut to fit its frame limit and
     ///     messages over its message limit are refused before they are sent.
+    ///   - compression: permessage-deflate as agreed in the handshake; default `nil`, none.
     ///   - eventLoop: the channel's event loop; the close outcome completes there.
     ///   - logger: where protocol failures are logged.
     public init(role: Role, configuration: WebSocketConfiguration, peerLimits: AnnouncedLimits = .init(maxMessageSize: nil, maxFrameSize: nil),
-                eventLoop: any EventLoop, logger: Logger) {
-        self.machine = ConnectionStateMachine(role: role, configuration: configuration)
+                compression: PerMessageDeflateParameters? = nil, eventLoop: any EventLoop, logger: Logger) {
+        self.machine = ConnectionStateMachine(role: role, configuration: configuration, compression: compression)
         self.logger = logger
         self.peerLimits = peerLimits
         switch (configuration.fragmentSize, peerLimits.maxFrameSize) {
