@@ -216,11 +216,14 @@ enum ProbeRun {
 /// `Python/echo_server.py`: a `websockets` echo server with a message limit, in a subprocess.
 enum PythonEchoServer {
     /// Runs `body` with the port of a server whose `max_size` is `maxSize`, and kills the server
-    /// by its PID afterwards, whatever happened.
-    static func with<Result>(maxSize: Int, _ body: (_ port: Int) async throws -> Result) async throws -> Result {
+    /// by its PID afterwards, whatever happened. With `tls` (PEM certificate and key files) it
+    /// serves `wss://`.
+    static func with<Result>(maxSize: Int, tls: (certificate: String, key: String)? = nil,
+                             _ body: (_ port: Int) async throws -> Result) async throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try await PythonEnvironment.python())
         process.arguments = ["-u", TestPaths.python.appendingPathComponent("echo_server.py").path, String(maxSize)]
+            + (tls.map { [$0.certificate, $0.key] } ?? [])
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()

@@ -208,3 +208,28 @@ struct TLSTests {
         }
     }
 }
+
+/// `wss://` with Python's `websockets` and `ssl` as the independent peer.
+@Suite(.timeLimit(.minutes(2)))
+struct TLSInteropTests {
+    @Test("Holdfast client ↔ websockets server over TLS: echo round trip, and the certificate is verified")
+    func holdfastClientToPythonServer() async throws {
+        let certificates = try TestCertificates.shared()
+        let tls = try WebSocketClientTLS(trustRootsFile: certificates.caFile)
+        let sent: [WebSocketMessage] = [.text("hello, websockets ✓"), .binary(pattern(100_000))]
+        try await PythonEchoServer.with(maxSize: 1 << 20,
+                                        tls: (certificates.serverCertificate, certificates.serverKey)) { port in
+            let configuration = WebSocketClientConfiguration(webSocket: testWebSocketConfiguration(),
+                                                             connectTimeout: .seconds(5), tls: tls)
+            let received = try await TLSTests.echoed(sent, url: "wss://localhost:\(port)/", configuration: configuration)
+            #expect(received == sent)
+        }
+        try await PythonEchoServer.with(maxSize: 1 << 20,
+                                        tls: (certificates.wrongHostCertificate, certificates.wrongHostKey)) { port in
+            let configuration = WebSocketClientConfiguration(webSocket: testWebSocketConfiguration(),
+                                                             connectTimeout: .seconds(5), tls: tls)
+            let error = try await TLSTests.tlsFailure("wss://localhost:\(port)/", configuration: configuration)
+            #expect(error.kind == .hostnameMismatch)
+        }
+    }
+}
