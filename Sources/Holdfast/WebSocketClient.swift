@@ -24,8 +24,9 @@ public struct WebSocketClientConfiguration: Sendable {
     /// the environment says; take the conventional variables with
     /// ``HTTPProxy/fromEnvironment(_:for:)``, so that the choice is the caller's and visible.
     ///
-    /// Through a proxy, a `wss://` URL whose host is an IP address is verified against the
-    /// address connected to, which is the proxy's; use a host name to verify the server's.
+    /// Through a proxy, a `wss://` URL whose host is an IP address is refused while the host
+    /// name is verified: NIOSSL would check the certificate against the address connected to,
+    /// which is the proxy's, not the server's. Use a host name.
     public var proxy: HTTPProxy?
 
     /// Creates a configuration; every parameter defaults as documented on its property.
@@ -91,6 +92,11 @@ public enum WebSocketClient {
         // verifies the certificate against the address connected to.
         let serverHostname = (try? SocketAddress(ipAddress: url.host, port: 0)) == nil ? url.host : nil
         let proxy = configuration.proxy
+        if tls != nil, proxy != nil, serverHostname == nil, configuration.tls.hostnameVerification {
+            throw TLSHandshakeError(
+                kind: .handshakeFailed, host: url.host,
+                detail: "a certificate for an IP address cannot be verified through a proxy; use a host name")
+        }
         do {
             let upgrade = try await ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(configuration.connectTimeout)

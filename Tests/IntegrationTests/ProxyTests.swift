@@ -45,6 +45,20 @@ struct ProxyTests {
         }
     }
 
+    @Test("wss:// to an IP address through a proxy is refused before connecting: it could not be verified")
+    func tlsToAnAddressThroughProxy() async throws {
+        try await TestProxy.with { proxy in
+            do {
+                _ = try await TLSTests.echoed([.text("unverifiable")], url: "wss://127.0.0.1:1/",
+                                              configuration: client(proxy: try HTTPProxy(url: proxy.url())))
+                Issue.record("connected")
+            } catch let error as TLSHandshakeError {
+                #expect(error.description.contains("cannot be verified through a proxy; use a host name"))
+            }
+            #expect(proxy.requestHeads.isEmpty)
+        }
+    }
+
     @Test("credentials from the proxy URL go out as Proxy-Authorization: Basic, and the proxy lets them through")
     func credentials() async throws {
         // base64("alice:s3cr@t") — the password's @ is percent-encoded in the URL.
