@@ -2,7 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// Certificates made at run time with the `openssl` command, in a temporary directory: nothing
-/// secret is committed, and nothing outlives the test run's temporary files.
+/// secret is committed, and each test run makes its own, in a directory of its own.
 ///
 /// - `ca.pem`: a private CA.
 /// - `server.pem`/`server-key.pem`: signed by the CA, for `localhost` and `127.0.0.1`.
