@@ -105,7 +105,7 @@ public final class ReconnectingWebSocket: Sendable {
 
     /// Creates a reconnecting client; it connects when ``run()`` is called.
     /// - Parameters:
-    ///   - url: the `ws://` URL.
+    ///   - url: the `ws://` or `wss://` URL; `wss://` uses the TLS settings of `configuration.client`.
     ///   - configuration: connection settings, policy and outbox bounds.
     ///   - clock: the clock backoff delays are waited on; tests pass one they control.
     ///   - randomSource: the jitter's source; tests pass a seeded one.

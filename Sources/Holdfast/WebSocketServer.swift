@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// The settings of a ``WebSocketServer``.
@@ -39,6 +40,10 @@ public struct WebSocketServerConfiguration: Sendable {
     /// Holdfast client honours — so thousands of clients do not reconnect in the same
     /// millisecond. Default `nil`: all at once, no hint.
     public var shutdownSpread: TimeAmount?
+    /// TLS for `wss://` (and `https://` for ``plainHTTP``'s pages): every connection begins with
+    /// a TLS handshake, whichever way connections are handled. Default `nil`: plain `ws://`, for
+    /// loopback or behind a proxy that terminates TLS.
+    public var tls: WebSocketServerTLS?
 
     /// Creates a configuration; every parameter defaults as documented on its property.
     public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
@@ -46,7 +51,8 @@ public struct WebSocketServerConfiguration: Sendable {
                 shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
                 plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
                 threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
-                shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil) {
+                shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil,
+                tls: WebSocketServerTLS? = nil) {
         self.host = host
         self.port = port
         self.webSocket = webSocket
@@ -58,6 +64,7 @@ public struct WebSocketServerConfiguration: Sendable {
         self.drainTimeout = drainTimeout
         self.shutdownReason = shutdownReason
         self.shutdownSpread = shutdownSpread
+        self.tls = tls
     }
 }
 
@@ -256,9 +263,9 @@ public final class WebSocketServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
-                .bind(host: configuration.host, port: configuration.port) { channel in
+                .bind(host: configuration.host, port: configuration.port) { [tls = configuration.tls] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let handshake = try ServerHandshakeHandler.configure(channel, settings: settings)
+                        let handshake = try Self.configureConnection(channel, tls: tls, settings: settings)
                         track(handshake)
                         return handshake
                     }
@@ -283,6 +290,18 @@ public final class WebSocketServer: Service, Sendable {
                 }
             }
         }
+    }
+
+    /// Sets up a new connection's pipeline: TLS first when configured, then the HTTP upgrade.
+    private static func configureConnection(_ channel: any Channel, tls: WebSocketServerTLS?,
+                                            settings: ServerHandshakeSettings) throws
+        -> EventLoopFuture<ServerHandshakeOutcome>
+    {
+        if let tls {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context),
+                                                           name: "holdfast.tls")
+        }
+        return try ServerHandshakeHandler.configure(channel, settings: settings)
     }
 
     private func effectiveShouldUpgrade() -> (@Sendable (UpgradeRequest) -> UpgradeDecision)? {
@@ -339,9 +358,9 @@ public final class WebSocketServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
-                .childChannelInitializer { channel in
+                .childChannelInitializer { [tls = configuration.tls] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        track(try ServerHandshakeHandler.configure(channel, settings: settings))
+                        track(try Self.configureConnection(channel, tls: tls, settings: settings))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()

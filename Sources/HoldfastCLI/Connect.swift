@@ -16,15 +16,22 @@ struct Connect: AsyncParsableCommand {
             closes with 1000 and the tool exits 0; it exits 1 when the server ends the
             connection in a way a retry cannot fix. --echo never reconnects.
 
+            \(ClientConnectionOptions.discussion)
+
             Examples:
               holdfast connect ws://127.0.0.1:8080/
+              holdfast connect wss://localhost:8443/ --ca ca.pem
+              holdfast connect wss://echo.example.com/ --proxy http://user:secret@proxy.example:3128
               holdfast connect ws://127.0.0.1:8080/ --no-reconnect --fragment-size 16384
               holdfast connect 'ws://[::1]:9001/runCase?case=1&agent=holdfast' --echo
             """
     )
 
-    @Argument(help: "ws:// URL to connect to.")
+    @Argument(help: "ws:// or wss:// URL to connect to.")
     var url: String
+
+    @OptionGroup(title: "TLS and proxy")
+    var connection: ClientConnectionOptions
 
     @Flag(help: "Echo every received message back (until the server closes) instead of reading stdin.")
     var echo = false
@@ -49,12 +56,13 @@ struct Connect: AsyncParsableCommand {
     var subprotocols: [String] = []
 
     func run() async throws {
-        _ = try ConnectionFailure.checkedURL(url)
+        let parsedURL = try ConnectionFailure.checkedURL(url)
         if let fragmentSize, fragmentSize <= 0 { throw Terminal.fail("--fragment-size must be positive") }
-        let configuration = WebSocketClientConfiguration(
+        var configuration = WebSocketClientConfiguration(
             webSocket: WebSocketConfiguration(maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize,
                                               fragmentSize: fragmentSize),
             subprotocols: subprotocols)
+        try connection.apply(to: &configuration, for: parsedURL)
         if !echo && !noInput && !noReconnect {
             try await reconnecting(configuration)
             return
@@ -74,7 +82,7 @@ struct Connect: AsyncParsableCommand {
                 return await webSocket.closeOutcome
             }
         } catch {
-            throw Terminal.fail(ConnectionFailure.message(connectingTo: url, error))
+            throw Terminal.fail(ConnectionFailure.message(connectingTo: url, through: configuration.proxy, error))
         }
         if !echo {
             Terminal.note("closed: \(outcome.explanation())")

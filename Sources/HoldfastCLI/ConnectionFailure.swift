@@ -4,28 +4,25 @@ import NIOCore
 import NIOPosix
 
 /// Why the tool could not reach a WebSocket server, as one line a person can act on: the URL and
-/// a short cause (`cannot connect to ws://127.0.0.1:1/: connection refused`), never NIO's dump of
+/// a short cause (`cannot connect to ws://127.0.0.1:1/: connection refused`,
+/// `cannot connect to wss://localhost:8443/: TLS: certificate is not trusted (…)`), never NIO's dump of
 /// an error's fields. Commands that connect (`probe`, `connect`) report failures through it.
 enum ConnectionFailure {
-    /// The URL checked before any connection: a `ws://` URL, or a one-line error for a bad one or
-    /// for `wss://`, which the client cannot open yet.
+    /// The URL checked before any connection: a `ws://` or `wss://` URL, or a one-line error.
     static func checkedURL(_ url: String) throws -> WebSocketURL {
-        let parsed: WebSocketURL
         do {
-            parsed = try WebSocketURL(url)
+            return try WebSocketURL(url)
         } catch {
             // Most reasons quote the URL already; the others get it in front.
             throw Terminal.fail(error.reason.contains(url) ? error.reason : "invalid URL '\(url)': \(error.reason)")
         }
-        guard !parsed.isSecure else {
-            throw Terminal.fail("cannot connect to \(url): wss:// (TLS) is not supported yet; use a ws:// URL")
-        }
-        return parsed
     }
 
     /// The one line for a failed connection to `url`.
-    static func message(connectingTo url: String, _ error: any Error) -> String {
-        "cannot connect to \(url): \(cause(of: error))"
+    /// A proxy in use is named, since it is the proxy that a refused or timed-out connect was to.
+    static func message(connectingTo url: String, through proxy: HTTPProxy? = nil, _ error: any Error) -> String {
+        let route = proxy.map { " through proxy \($0)" } ?? ""
+        return "cannot connect to \(url)\(route): \(cause(of: error))"
     }
 
     /// The short cause of an error thrown while connecting: refused, timed out, unknown host, a

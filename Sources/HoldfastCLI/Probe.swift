@@ -33,18 +33,24 @@ struct Probe: AsyncParsableCommand {
             maxMessageSize (bytes, or null), smallestRefusedSize, refusal ({code, name, reason} or \
             null), probeMax, connections.
 
-            A bad URL, wss:// (not supported yet), or a server that cannot be reached is one line \
-            on stderr and exit status 1.
+            A bad URL, or a server that cannot be reached, is one line on stderr and exit status 1.
+
+            \(ClientConnectionOptions.discussion)
 
             Examples:
               holdfast probe ws://127.0.0.1:8080/
+              holdfast probe wss://localhost:8443/ --ca ca.pem --no-verify-hostname
+              holdfast probe ws://10.0.0.5:8080/ --proxy http://proxy.example:3128
               holdfast probe ws://127.0.0.1:8080/chat --subprotocol chat.v2 --json
               holdfast probe ws://127.0.0.1:9001/ --probe-max 1048576 --json
             """
     )
 
-    @Argument(help: "ws:// URL of the server to probe.")
+    @Argument(help: "ws:// or wss:// URL of the server to probe.")
     var url: String
+
+    @OptionGroup(title: "TLS and proxy")
+    var connection: ClientConnectionOptions
 
     @Option(name: .customLong("subprotocol"), help: "A subprotocol to offer (repeatable, in order of preference).")
     var subprotocols: [String] = []
@@ -68,9 +74,10 @@ struct Probe: AsyncParsableCommand {
     }
 
     func run() async throws {
-        _ = try ConnectionFailure.checkedURL(url)
+        let parsedURL = try ConnectionFailure.checkedURL(url)
         let prober = Prober(url: url, subprotocols: subprotocols, probeMax: probeMax,
                             timeout: .nanoseconds(Int64(timeout * 1e9)))
+        try connection.apply(to: &prober.configuration, for: parsedURL)
         let survey = try await prober.survey(roundTrips: roundTrips)
         let size = try await prober.largestMessage(echoes: survey.echoes)
         let report = ProbeReport(url: url, survey: survey, size: size, probeMax: probeMax,
@@ -82,7 +89,8 @@ struct Probe: AsyncParsableCommand {
 /// Runs the probe's connections; one per size tried, since a refusal ends a connection.
 private final class Prober {
     let url: String
-    let configuration: WebSocketClientConfiguration
+    /// The settings of every connection; TLS and proxy are set by the command's options.
+    var configuration: WebSocketClientConfiguration
     let timeout: TimeAmount
     let probeMax: Int
     private(set) var connections = 0
@@ -228,7 +236,7 @@ private final class Prober {
         do {
             return try await WebSocketClient.connect(to: url, configuration: configuration, logger: logger, body)
         } catch {
-            throw Terminal.fail(ConnectionFailure.message(connectingTo: url, error))
+            throw Terminal.fail(ConnectionFailure.message(connectingTo: url, through: configuration.proxy, error))
         }
     }
 

@@ -21,12 +21,16 @@ struct Serve: AsyncParsableCommand {
             'holdfast explain' and 'holdfast compare' at /codes/1009 and /codes/1001-vs-1009
             (add ?lang=es for Spanish).
 
+            With --tls-cert and --tls-key (PEM files, both or neither) it serves wss:// and the
+            pages over https://, and prints `listening on wss://HOST:PORT`.
+
             Examples:
               holdfast serve                                   # ws://127.0.0.1:8080
               holdfast serve --port 0                          # any free port
               holdfast serve --mode broadcast                  # a chat room
               holdfast serve --host :: --port 9001 --max-message-size 16777216
               holdfast serve --stream --max-frame-size 1048576 --max-message-size 1073741824
+              holdfast serve --port 8443 --tls-cert server.pem --tls-key server-key.pem
             """
     )
 
@@ -65,6 +69,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp(
+        "Serve wss:// with this certificate chain (PEM; needs --tls-key).", valueName: "pem"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp(
+        "The private key of --tls-cert (PEM).", valueName: "pem"))
+    var tlsKey: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .warning
 
@@ -80,7 +92,27 @@ struct Serve: AsyncParsableCommand {
         if let shutdownSpread, shutdownSpread < 0 { throw ValidationError("--shutdown-spread must not be negative") }
     }
 
+    /// The TLS settings from --tls-cert and --tls-key, or `nil` for plain ws://; a lone flag or
+    /// a file that cannot be loaded is the tool's one-line error.
+    private func loadTLS() throws -> WebSocketServerTLS? {
+        switch (tlsCertificate, tlsKey) {
+        case (nil, nil):
+            return nil
+        case (let certificate?, let key?):
+            do {
+                return try WebSocketServerTLS(certificateChainFile: certificate, privateKeyFile: key)
+            } catch {
+                throw Terminal.fail("TLS: \(error)")
+            }
+        case (nil, _):
+            throw Terminal.fail("--tls-key needs --tls-cert (the certificate chain it belongs to)")
+        case (_, nil):
+            throw Terminal.fail("--tls-cert needs --tls-key (the certificate's private key)")
+        }
+    }
+
     func run() async throws {
+        let tls = try loadTLS()
         var logger = Logger(label: "holdfast.serve")
         logger.logLevel = logLevel
         let webSocket = WebSocketConfiguration(
@@ -92,7 +124,7 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, webSocket: webSocket,
             plainHTTP: { ServePages.response(to: $0, board: board) }, threads: threads,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
-            shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) })
+            shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) }, tls: tls)
         let server: WebSocketServer
         if stream {
             // Fragments go back as they arrive, through the async API: memory stays within a frame.
@@ -113,7 +145,7 @@ struct Serve: AsyncParsableCommand {
             group.addTask { try await services.run() }
             let address = try await server.listeningAddress
             let shownHost = host.contains(":") ? "[\(host)]" : host
-            Terminal.say("listening on ws://\(shownHost):\(address.port ?? port)")
+            Terminal.say("listening on \(tls == nil ? "ws" : "wss")://\(shownHost):\(address.port ?? port)")
             group.addTask {
                 let report = await server.stopped()
                 Terminal.note("shut down: \(report)")

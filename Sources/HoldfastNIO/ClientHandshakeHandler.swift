@@ -107,7 +107,11 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(HandshakeError(status: nil, reason: "invalid HTTP response: \(error)"), context: context)
+        // An error from below the HTTP codec (TLS: an untrusted certificate, a wrong host name)
+        // is passed on as it is, so that the caller can tell it from a bad answer.
+        let failure: any Error = error is HTTPParserError
+            ? HandshakeError(status: nil, reason: "invalid HTTP response: \(error)") : error
+        fail(failure, context: context)
     }
 
     private func finish(_ response: HTTPResponseHead, context: ChannelHandlerContext) {

@@ -117,12 +117,12 @@ struct ProbeCommandTests {
         }
     }
 
-    @Test("an unreachable server, a bad URL, wss://: one line naming the URL and the cause, exit 1",
+    @Test("an unreachable server (ws or wss), a bad URL: one line naming the URL and the cause, exit 1",
           arguments: [
               ("ws://127.0.0.1:1/", "holdfast: error: cannot connect to ws://127.0.0.1:1/: connection refused"),
               ("http://127.0.0.1:1/", "holdfast: error: 'http://127.0.0.1:1/' is not a ws:// or wss:// URL"),
               ("ws://127.0.0.1:99999/", "holdfast: error: invalid URL 'ws://127.0.0.1:99999/': '99999' is not a port number (1-65535)"),
-              ("wss://127.0.0.1:1/", "holdfast: error: cannot connect to wss://127.0.0.1:1/: wss:// (TLS) is not supported yet; use a ws:// URL"),
+              ("wss://127.0.0.1:1/", "holdfast: error: cannot connect to wss://127.0.0.1:1/: connection refused"),
           ])
     func errors(url: String, line: String) async throws {
         let run = try await ProbeRun.run(["probe", url])
@@ -156,11 +156,18 @@ enum ProbeRun {
         }
     }
 
-    static func run(_ arguments: [String], limit: Duration = .seconds(60)) async throws -> Result {
+    /// Runs the tool with `arguments` and `environment`; by default the test process's
+    /// environment without proxy variables, so that a proxy set where the tests run does not
+    /// stand between the tool and the servers on loopback.
+    /// `stdin`, if given, is what the tool reads, then the end of its input.
+    static func run(_ arguments: [String], environment: [String: String] = environmentWithoutProxies(),
+                    stdin: String? = nil, limit: Duration = .seconds(60)) async throws -> Result {
         let process = Process()
         process.executableURL = try HoldfastTool.executable()
         process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
+        process.environment = environment
+        let input = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -171,6 +178,11 @@ enum ProbeRun {
             end.finish()
         }
         try process.run()
+        if let stdin {
+            // Small enough for the pipe's buffer: written at once, then closed for the end of input.
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+        }
         let stdout = read(output)
         let stderr = read(errors)
         let pid = process.processIdentifier
@@ -182,6 +194,12 @@ enum ProbeRun {
             kill(pid, SIGKILL)
             throw error
         }
+    }
+
+    /// The test process's environment without `http_proxy`, `https_proxy`, `all_proxy` and
+    /// `no_proxy` in either case.
+    static func environmentWithoutProxies() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.lowercased().hasSuffix("_proxy") }
     }
 
     /// Everything written to `pipe`, read on a thread of its own so that a full pipe never
@@ -200,11 +218,14 @@ enum ProbeRun {
 /// `Python/echo_server.py`: a `websockets` echo server with a message limit, in a subprocess.
 enum PythonEchoServer {
     /// Runs `body` with the port of a server whose `max_size` is `maxSize`, and kills the server
-    /// by its PID afterwards, whatever happened.
-    static func with<Result>(maxSize: Int, _ body: (_ port: Int) async throws -> Result) async throws -> Result {
+    /// by its PID afterwards, whatever happened. With `tls` (PEM certificate and key files) it
+    /// serves `wss://`.
+    static func with<Result>(maxSize: Int, tls: (certificate: String, key: String)? = nil,
+                             _ body: (_ port: Int) async throws -> Result) async throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try await PythonEnvironment.python())
         process.arguments = ["-u", TestPaths.python.appendingPathComponent("echo_server.py").path, String(maxSize)]
+            + (tls.map { [$0.certificate, $0.key] } ?? [])
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()

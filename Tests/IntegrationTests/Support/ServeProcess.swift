@@ -13,9 +13,13 @@ final class ServeProcess: Sendable {
         let description: String
     }
 
-    private init(process: Process, port: Int) {
+    /// Whether it serves `wss://` (it was started with `--tls-cert` and `--tls-key`).
+    let isSecure: Bool
+
+    private init(process: Process, port: Int, isSecure: Bool) {
         self.process = process
         self.port = port
+        self.isSecure = isSecure
     }
 
     /// Runs `holdfast serve --port 0` with `arguments` for the duration of `body`, then stops it.
@@ -50,10 +54,13 @@ final class ServeProcess: Sendable {
         let server: ServeProcess
         do {
             let line = try await first(of: lines, "`holdfast serve` to print its address")
-            guard let port = line.split(separator: ":").last.flatMap({ Int($0) }), line.hasPrefix("listening on ws://") else {
+            let isSecure = line.hasPrefix("listening on wss://")
+            guard let port = line.split(separator: ":").last.flatMap({ Int($0) }),
+                  line.hasPrefix("listening on ws://") || isSecure
+            else {
                 throw Failed(description: "unexpected first line from holdfast serve: \(line)")
             }
-            server = ServeProcess(process: process, port: port)
+            server = ServeProcess(process: process, port: port, isSecure: isSecure)
         } catch {
             process.terminate()
             process.waitUntilExit()
@@ -67,8 +74,11 @@ final class ServeProcess: Sendable {
         return try await body(server)
     }
 
-    /// The server's URL for `path`.
-    func url(_ path: String = "/") -> String { "ws://127.0.0.1:\(port)\(path)" }
+    /// The server's URL for `path`, at `host` (default its address; `localhost` for a name that
+    /// TLS verifies).
+    func url(_ path: String = "/", host: String = "127.0.0.1") -> String {
+        "\(isSecure ? "wss" : "ws")://\(host):\(port)\(path)"
+    }
 
     /// An HTTP response as received.
     struct HTTPResponse {
