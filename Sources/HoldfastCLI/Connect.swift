@@ -55,12 +55,16 @@ struct Connect: AsyncParsableCommand {
     @Option(name: .customLong("subprotocol"), help: "A subprotocol to offer (repeatable).")
     var subprotocols: [String] = []
 
+    @Flag(name: .customLong("no-compression"), help: "Do not offer permessage-deflate (offered by default).")
+    var noCompression = false
+
     func run() async throws {
         let parsedURL = try ConnectionFailure.checkedURL(url)
         if let fragmentSize, fragmentSize <= 0 { throw Terminal.fail("--fragment-size must be positive") }
         var configuration = WebSocketClientConfiguration(
             webSocket: WebSocketConfiguration(maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize,
-                                              fragmentSize: fragmentSize),
+                                              fragmentSize: fragmentSize,
+                                              compression: noCompression ? nil : PerMessageDeflateConfiguration()),
             subprotocols: subprotocols)
         try connection.apply(to: &configuration, for: parsedURL)
         if !echo && !noInput && !noReconnect {

@@ -15,6 +15,8 @@ struct Serve: AsyncParsableCommand {
             closed cleanly, and exits 0. The limits are
             announced to clients in the upgrade response (Holdfast-Max-Message-Size,
             Holdfast-Max-Frame-Size); a message or frame over them is refused with close 1009.
+            permessage-deflate is accepted when a client offers it (browsers do), with memory-bounded
+            settings; the message limit applies to the inflated size. --no-compression declines it.
 
             A browser pointed at the server gets a live status page at / (connections, messages
             per second, bytes, closes by code, the limits in force), and the close-code pages of
@@ -55,6 +57,10 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(help: "Echo each fragment as it arrives instead of whole messages: memory stays within one frame.")
     var stream = false
+
+    @Flag(name: .customLong("no-compression"),
+          help: "Decline permessage-deflate (accepted by default): every message goes uncompressed.")
+    var noCompression = false
 
     @Option(name: .customLong("close-timeout"), help: "Seconds a close handshake waits for the client's answer.")
     var closeTimeout: Double = 10
@@ -118,7 +124,8 @@ struct Serve: AsyncParsableCommand {
         let webSocket = WebSocketConfiguration(
             maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize, fragmentSize: fragmentSize,
             receiveMode: stream ? .fragments(maxMessageSize: maxMessageSize) : .messages,
-            closeTimeout: .nanoseconds(Int64(closeTimeout * 1e9)))
+            closeTimeout: .nanoseconds(Int64(closeTimeout * 1e9)),
+            compression: noCompression ? nil : PerMessageDeflateConfiguration())
         let board = StatusBoard(limits: limits(webSocket))
         let configuration = WebSocketServerConfiguration(
             host: host, port: port, webSocket: webSocket,

@@ -118,9 +118,10 @@ struct FailureTests {
 }
 
 /// An upgrade request with the RFC 6455 §1.3 sample key.
-func upgradeRequest(port: Int, path: String = "/raw") -> String {
+func upgradeRequest(port: Int, path: String = "/raw", extensions: String? = nil) -> String {
     "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        + (extensions.map { "Sec-WebSocket-Extensions: \($0)\r\n" } ?? "") + "\r\n"
 }
 
 /// A masked client frame; `declaredLength` puts another length in the header than the payload's.

@@ -9,6 +9,7 @@ struct PythonInteropTests {
     /// What a Holdfast server handler saw of one connection.
     struct ServerReport: Sendable {
         var subprotocol: String?
+        var compression: PerMessageDeflateParameters?
         var messages: [WebSocketMessage]
         var outcome: CloseOutcome
     }
@@ -22,7 +23,8 @@ struct PythonInteropTests {
                 messages.append(message)
                 try? await ws.send(message)
             }
-            sink.yield(ServerReport(subprotocol: ws.subprotocol, messages: messages, outcome: await ws.closeOutcome))
+            sink.yield(ServerReport(subprotocol: ws.subprotocol, compression: ws.compression, messages: messages,
+                                    outcome: await ws.closeOutcome))
         })
     }
 
@@ -37,7 +39,7 @@ struct PythonInteropTests {
 
     // MARK: - websockets client, Holdfast server
 
-    @Test("websockets client ↔ Holdfast server: text, binary, fragmented, large, ping, close 4001")
+    @Test("websockets client ↔ Holdfast server, compressed: text, binary, fragmented, large, ping, close 4001")
     func pythonClient() async throws {
         let (reports, handler) = Self.reportingEcho()
         let configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(),
@@ -46,6 +48,8 @@ struct PythonInteropTests {
             try await PythonPeer.with(["client", "ws://127.0.0.1:\(port)/interop", "other", "holdfast.test"]) { peer in
                 let open = try await peer.next("the client's open event")
                 #expect(open["subprotocol"] == "holdfast.test")
+                // websockets offers permessage-deflate by default; the server accepts it.
+                #expect(open["extensions"]?.string == "permessage-deflate")
 
                 try await peer.call(["op": "send", "text": "héllo from python ✓"])
                 let text = try await peer.call(["op": "recv"])
@@ -81,6 +85,7 @@ struct PythonInteropTests {
             }
             let report = try await first(of: reports, "the server's report")
             #expect(report.subprotocol == "holdfast.test")
+            #expect(report.compression != nil)
             #expect(report.messages == [
                 .text("héllo from python ✓"),
                 .binary([0x00, 0x01, 0x7F, 0x80, 0xFF]),
@@ -151,7 +156,7 @@ struct PythonInteropTests {
 
     // MARK: - Holdfast client, websockets server
 
-    @Test("Holdfast client ↔ websockets server: text, binary, fragmented, large, ping, close 4000")
+    @Test("Holdfast client ↔ websockets server, compressed: text, binary, fragmented, large, ping, close 4000")
     func pythonServer() async throws {
         try await PythonPeer.with(["server", "holdfast.test"]) { peer in
             let listening = try await peer.next("the server's listening event")
@@ -160,7 +165,10 @@ struct PythonInteropTests {
                                             subprotocols: ["other", "holdfast.test"],
                                             headers: ["X-Test": "yes"]) { ws in
                 #expect(ws.subprotocol == "holdfast.test")
+                // websockets accepts the offer and limits both windows to 12 bits by default.
+                #expect(ws.compression == PerMessageDeflateParameters(ownMaxWindowBits: 12, peerMaxWindowBits: 12))
                 let open = try await peer.next("the server's open event")
+                #expect(open["extensions"]?.string?.hasPrefix("permessage-deflate") == true)
                 #expect(open["path"] == "/interop?from=holdfast")
                 #expect(open["headers"]?["x-test"] == "yes")
                 #expect(open["subprotocol"] == "holdfast.test")

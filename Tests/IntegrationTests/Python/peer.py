@@ -154,7 +154,8 @@ async def command_loop(ws, commands):
 async def run_client(url, subprotocols):
     async with connect(url, subprotocols=subprotocols or None, max_size=MAX_SIZE,
                        open_timeout=10, close_timeout=10, ping_interval=None) as ws:
-        emit({"event": "open", "subprotocol": ws.subprotocol})
+        emit({"event": "open", "subprotocol": ws.subprotocol,
+              "extensions": ws.response.headers.get("Sec-WebSocket-Extensions")})
         await command_loop(ws, Commands())
 
 
@@ -165,7 +166,8 @@ async def run_server(subprotocols):
     async def handler(ws):
         request = ws.request
         emit({"event": "open", "subprotocol": ws.subprotocol, "path": request.path,
-              "headers": {name.lower(): value for name, value in request.headers.raw_items()}})
+              "headers": {name.lower(): value for name, value in request.headers.raw_items()},
+              "extensions": ws.response.headers.get("Sec-WebSocket-Extensions")})
         try:
             if await command_loop(ws, commands) is not None:
                 # 'return': the handler ends here, and websockets closes the connection with 1000.
