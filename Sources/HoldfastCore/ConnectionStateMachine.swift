@@ -272,14 +272,9 @@ public struct ConnectionStateMachine {
                                 separately: SeparateWrite) {
         precondition(canSend, "a message was encoded after the close handshake began")
         precondition(outboundMessageKind == nil, "a message was encoded inside a fragmented message")
-        if let compressor, message.data.readableBytes >= minimumCompressedSize {
-            encodeFrames(opcode: message.opcode, data: compressor.compress(message.data, isFinal: true),
-                         isFinal: true, compressed: true, fragmentSize: fragmentSize, into: &output,
-                         separately: separately)
-        } else {
-            encodeFrames(opcode: message.opcode, data: message.data, isFinal: true, compressed: false,
-                         fragmentSize: fragmentSize, into: &output, separately: separately)
-        }
+        let compressed = compressor != nil && message.data.readableBytes >= minimumCompressedSize
+        encodePiece(opcode: message.opcode, data: message.data, isFinal: true, compressed: compressed,
+                    fragmentSize: fragmentSize, into: &output, separately: separately)
     }
 
     /// Encodes `message` (see ``encode(_:fragmentSize:into:separately:)``), handing each buffer
@@ -325,12 +320,8 @@ public struct ConnectionStateMachine {
             opcode = .continuation
         }
         outboundMessageKind = isFinal ? nil : kind
-        var payload = data
-        if outboundMessageIsCompressed, let compressor {
-            payload = compressor.compress(data, isFinal: isFinal)
-        }
-        encodeFrames(opcode: opcode, data: payload, isFinal: isFinal, compressed: outboundMessageIsCompressed,
-                     fragmentSize: fragmentSize, into: &output, separately: separately)
+        encodePiece(opcode: opcode, data: data, isFinal: isFinal, compressed: outboundMessageIsCompressed,
+                    fragmentSize: fragmentSize, into: &output, separately: separately)
     }
 
     /// Encodes the next fragment (see ``encodeFragment(_:of:isFinal:fragmentSize:into:separately:)``),
@@ -341,6 +332,38 @@ public struct ConnectionStateMachine {
             encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &output,
                            separately: separately)
         }
+    }
+
+    /// Encodes a message, or one piece of a message sent fragment by fragment, compressed or not.
+    ///
+    /// Compressed with a fragment size, the data is compressed slice by slice, each slice one
+    /// frame that inflates to no more than the fragment size: a peer that streams fragments then
+    /// holds one frame's worth at a time, inflated too. Below 1 KiB there is no room for
+    /// deflate's own overhead in a frame, so the compressed stream is cut into frames instead.
+    private mutating func encodePiece(opcode: Opcode, data: ByteBuffer, isFinal: Bool, compressed: Bool,
+                                      fragmentSize: Int?, into output: inout ByteBuffer,
+                                      separately: SeparateWrite) {
+        guard compressed, let compressor else {
+            encodeFrames(opcode: opcode, data: data, isFinal: isFinal, compressed: false, fragmentSize: fragmentSize,
+                         into: &output, separately: separately)
+            return
+        }
+        // Incompressible data grows by a 5-byte header per 64 KiB stored block plus a flush marker.
+        let slice = fragmentSize.map { $0 - $0 / 2048 - 64 } ?? Int.max
+        guard slice >= 960 else {
+            encodeFrames(opcode: opcode, data: compressor.compress(data, isFinal: isFinal), isFinal: isFinal,
+                         compressed: true, fragmentSize: fragmentSize, into: &output, separately: separately)
+            return
+        }
+        var remaining = data
+        var opcode = opcode
+        repeat {
+            let piece = remaining.readSlice(length: min(slice, remaining.readableBytes)) ?? ByteBuffer()
+            let last = isFinal && remaining.readableBytes == 0
+            encodeFrames(opcode: opcode, data: compressor.compress(piece, isFinal: last), isFinal: last,
+                         compressed: true, fragmentSize: fragmentSize, into: &output, separately: separately)
+            opcode = .continuation
+        } while remaining.readableBytes > 0
     }
 
     private mutating func encodeFrames(opcode: Opcode, data: ByteBuffer, isFinal: Bool, compressed: Bool,
@@ -475,10 +498,15 @@ public struct ConnectionStateMachine {
         current.data = ByteBuffer()  // so that `output` is the only reference and grows in place
         let before = output.readableBytes
         let limit = configuration.effectiveMaxMessageSize
+        let messageAllowance = limit == Int.max ? Int.max : limit - current.inflatedBytes
+        // Streamed fragments keep memory within one frame, inflated as well as on the wire.
+        let frameLimit = configuration.effectiveMaxFrameSize
+        let (allowance, tooBig): (Int, WebSocketProtocolError) = deliversFragments && frameLimit < messageAllowance
+            ? (frameLimit, .frameTooBig(limit: frameLimit))
+            : (messageAllowance, .messageTooBig(limit: limit))
         do {
-            try decompressor.decompress(frame.payload, isFinal: frame.fin, into: &output,
-                                        allowance: limit == Int.max ? Int.max : limit - current.inflatedBytes,
-                                        messageLimit: limit)
+            try decompressor.decompress(frame.payload, isFinal: frame.fin, into: &output, allowance: allowance,
+                                        tooBig: tooBig)
         } catch {
             return failing(error)
         }

@@ -114,21 +114,21 @@ final class MessageDecompressor {
     ///   - data: the frame's payload.
     ///   - isFinal: whether the frame ends the message (the sync-flush trailer is appended).
     ///   - output: where inflated bytes go.
-    ///   - allowance: how many bytes this frame may add before the message is too big.
-    ///   - messageLimit: the limit to name in the 1009 reason.
-    /// - Throws: 1009 once the output exceeds `allowance`; 1007 when the data is not deflate.
+    ///   - allowance: how many bytes this frame may add.
+    ///   - tooBig: the error (1009, naming the limit) once the output exceeds `allowance`.
+    /// - Throws: `tooBig`, or 1007 when the data is not deflate.
     func decompress(_ data: ByteBuffer, isFinal: Bool, into output: inout ByteBuffer, allowance: Int,
-                    messageLimit: Int) throws(WebSocketProtocolError) {
+                    tooBig: WebSocketProtocolError) throws(WebSocketProtocolError) {
         let stream = openStream()
         var produced = 0
         try data.withUnsafeReadableBytes { input throws(WebSocketProtocolError) in
             try inflate(input, stream: stream, into: &output, produced: &produced, allowance: allowance,
-                        messageLimit: messageLimit)
+                        tooBig: tooBig)
         }
         if isFinal {
             try Self.trailer.withUnsafeReadableBytes { trailer throws(WebSocketProtocolError) in
                 try inflate(trailer, stream: stream, into: &output, produced: &produced, allowance: allowance,
-                            messageLimit: messageLimit)
+                            tooBig: tooBig)
             }
             if noContextTakeover { inflateReset(stream) }
         }
@@ -136,7 +136,7 @@ final class MessageDecompressor {
 
     private func inflate(_ input: UnsafeRawBufferPointer, stream: UnsafeMutablePointer<z_stream>,
                          into output: inout ByteBuffer, produced: inout Int, allowance: Int,
-                         messageLimit: Int) throws(WebSocketProtocolError) {
+                         tooBig: WebSocketProtocolError) throws(WebSocketProtocolError) {
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
         stream.pointee.avail_in = uInt(input.count)
         defer {
@@ -155,7 +155,7 @@ final class MessageDecompressor {
                 return offered - Int(stream.pointee.avail_out)
             }
             produced += written
-            if produced > allowance { throw .messageTooBig(limit: messageLimit) }
+            if produced > allowance { throw tooBig }
             switch status {
             case Z_OK, Z_BUF_ERROR:
                 break

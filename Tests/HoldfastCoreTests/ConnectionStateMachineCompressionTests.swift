@@ -56,6 +56,27 @@ private func closeWritten(_ actions: [ConnectionStateMachine.Action]) -> (UInt16
     return (UInt16(bytes[2]) << 8 | UInt16(bytes[3]), String(decoding: bytes[4...], as: UTF8.self))
 }
 
+/// The first byte and payload length of each frame in `bytes`, masked or not.
+private func frameHeaders(_ bytes: [UInt8]) -> [(firstByte: UInt8, length: Int)] {
+    var headers: [(firstByte: UInt8, length: Int)] = []
+    var offset = 0
+    while offset + 2 <= bytes.count {
+        var length = Int(bytes[offset + 1] & 0x7F)
+        var headerLength = 2
+        if length == 126 {
+            length = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            headerLength = 4
+        } else if length == 127 {
+            length = (0..<8).reduce(0) { $0 << 8 | Int(bytes[offset + 2 + $1]) }
+            headerLength = 10
+        }
+        if bytes[offset + 1] & 0x80 != 0 { headerLength += 4 }
+        headers.append((bytes[offset], length))
+        offset += headerLength + length
+    }
+    return headers
+}
+
 @Suite("ConnectionStateMachine — RFC 7692 permessage-deflate")
 struct ConnectionStateMachineCompressionTests {
     // MARK: Receiving the RFC's examples
@@ -136,14 +157,8 @@ struct ConnectionStateMachineCompressionTests {
         let message = String(repeating: "abcdefgh", count: 64)
         var frames: [[UInt8]] = []
         machine.encode(.text(message), fragmentSize: 4) { frames.append(Array($0.readableBytesView)) }
-        let bytes = frames.flatMap { $0 }
-        // Walk the frames: the first has RSV1 and opcode text, the rest are continuations without it.
-        var offset = 0
-        var firstBytes: [UInt8] = []
-        while offset < bytes.count {
-            firstBytes.append(bytes[offset])
-            offset += 2 + Int(bytes[offset + 1] & 0x7F)
-        }
+        // The first frame has RSV1 and opcode text, the rest are continuations without it.
+        let firstBytes = frameHeaders(frames.flatMap { $0 }).map(\.firstByte)
         #expect(firstBytes.count > 1)
         #expect(firstBytes.first == 0x41)
         #expect(firstBytes.dropFirst().dropLast().allSatisfy { $0 == 0x00 })
@@ -219,7 +234,46 @@ struct ConnectionStateMachineCompressionTests {
         #expect(delivered.map(\.isFinal) == [false, false, true])
     }
 
+    @Test("with a fragment size, a compressed message goes slice by slice: each frame fits, and inflates to no more",
+          arguments: [4096, 65536])
+    func slicedCompression(fragmentSize: Int) {
+        var random = SeededRandomNumberGenerator(seed: 11)
+        let noise = (0..<150_000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let zeros = [UInt8](repeating: 0, count: 300_000)
+        let configuration = WebSocketConfiguration(maxFrameSize: fragmentSize,
+                                                   receiveMode: .fragments(maxMessageSize: nil))
+        for payload in [noise, zeros] {
+            var sender = client()
+            var receiver = server(configuration: configuration)
+            let wire = encoded(.binary(payload), by: &sender, fragmentSize: fragmentSize)
+            let headers = frameHeaders(wire)
+            #expect(headers.allSatisfy { $0.length <= fragmentSize })
+            #expect(headers.first?.firstByte == 0x42 && headers.last?.firstByte == 0x80)
+            var reassembled: [UInt8] = []
+            for action in receive(wire, &receiver) {
+                guard case .deliverFragment(let fragment) = action else {
+                    Issue.record("unexpected \(action)")
+                    continue
+                }
+                #expect(fragment.data.readableBytes <= fragmentSize)
+                reassembled += Array(fragment.data.readableBytesView)
+            }
+            #expect(reassembled == payload)
+        }
+    }
+
     // MARK: Limits and bad input
+
+    @Test("streaming fragments, a compressed frame inflating past the frame limit gets 1009 naming that limit")
+    func streamedFrameInflationIsBounded() {
+        var sender = client()
+        var receiver = server(configuration: .init(maxFrameSize: 65536, receiveMode: .fragments(maxMessageSize: nil)))
+        let wire = encoded(.binary([UInt8](repeating: 0, count: 1 << 20)), by: &sender)
+        #expect(wire.count < 65536)
+        let close = closeWritten(receive(wire, &receiver))
+        #expect(close?.0 == 1009)
+        #expect(close?.1 == "frame exceeds limit of 65536 bytes")
+    }
 
     @Test("§8: a message inflating past the limit gets 1009 naming it, with output bounded by the limit")
     func inflationBombIsRefused() {
