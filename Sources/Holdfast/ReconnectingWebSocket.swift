@@ -35,6 +35,7 @@ extension ReconnectPolicy.Disconnection: CustomStringConvertible {
         case .closed(let outcome): return "\(outcome)"
         case .rejected(let status): return "upgrade refused with HTTP \(status)"
         case .connectFailed(let reason): return reason
+        case .certificateRejected(let reason): return reason
         }
     }
 }
@@ -180,6 +181,8 @@ public final class ReconnectingWebSocket: Sendable {
                 retryHint = outcome.received?.retryHint
             } catch let error as WebSocketURL.ParseError {
                 throw error
+            } catch let error as TLSHandshakeError where error.kind != .handshakeFailed {
+                ending = .certificateRejected(error.description)
             } catch let error as HandshakeError {
                 ending = error.status.map { .rejected(status: Int($0.code)) } ?? .connectFailed(error.reason)
             } catch {

@@ -40,6 +40,9 @@ public struct ReconnectPolicy: Sendable {
         case rejected(status: Int)
         /// The TCP connection or the handshake failed (refused, unreachable, timed out).
         case connectFailed(String)
+        /// The server's TLS certificate was refused (not trusted, or for another host): the
+        /// reason says which.
+        case certificateRejected(String)
     }
 
     /// Whether `disconnection` is worth another attempt.
@@ -47,13 +50,15 @@ public struct ReconnectPolicy: Sendable {
     /// Retried: 1001 (going away), 1006 (no close frame), 1011, 1012, 1013, 1014, a 1005 close,
     /// HTTP 5xx and network failures — what a restart, an overload or an outage looks like.
     /// Also 1009: the reconnect learns the peer's limit again. Not retried: 1000 (done), 1002,
-    /// 1003, 1007, 1008, 1010 and HTTP 4xx — the same attempt would fail the same way — nor
-    /// 3000–4999 unless ``shouldRetry`` says so.
+    /// 1003, 1007, 1008, 1010, HTTP 4xx and a refused certificate — the same attempt would fail
+    /// the same way — nor 3000–4999 unless ``shouldRetry`` says so.
     public func isRetryable(_ disconnection: Disconnection) -> Bool {
         if let decision = shouldRetry?(disconnection) { return decision }
         switch disconnection {
         case .connectFailed:
             return true
+        case .certificateRejected:
+            return false
         case .rejected(let status):
             return status >= 500
         case .closed(let outcome):

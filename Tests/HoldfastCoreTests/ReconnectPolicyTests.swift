@@ -138,6 +138,7 @@ struct ReconnectPolicyTests {
         }
         #expect(policy.isRetryable(.connectFailed("connection refused")))
         #expect(policy.isRetryable(.connectFailed("no upgrade response within 10 s")))
+        #expect(!policy.isRetryable(.certificateRejected("TLS: certificate is not trusted")))
     }
 
     // MARK: - Retry hint

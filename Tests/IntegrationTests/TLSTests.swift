@@ -181,6 +181,26 @@ struct TLSTests {
         }
     }
 
+    @Test("a ReconnectingWebSocket gives up at once on an untrusted certificate: a retry would fail the same way")
+    func reconnectingGivesUpOnUntrustedCertificate() async throws {
+        let configuration = try serverConfiguration(certificate: certificates.selfSignedCertificate,
+                                                    key: certificates.selfSignedKey)
+        try await withServer(configuration: configuration, handler: echo) { port in
+            let client = ReconnectingWebSocket(url: "wss://localhost:\(port)/",
+                                               configuration: .init(client: try clientTrustingCA()),
+                                               logger: silentLogger)
+            let ended = await #expect(throws: ReconnectingWebSocket.ConnectionEnded.self) { try await client.run() }
+            guard case .certificateRejected(let reason)? = ended?.ending else {
+                Issue.record("ended with \(String(describing: ended?.ending))")
+                return
+            }
+            #expect(reason.hasPrefix("TLS: certificate is not trusted"), "\(reason)")
+            var events: [String] = []
+            for await event in client.events { events.append("\(event)") }
+            #expect(events.count == 3, "connecting, disconnected, gave up: \(events)")
+        }
+    }
+
     @Test("a missing or non-PEM file is a TLSFileError naming the file")
     func badFiles() throws {
         let missing = certificates.path("missing.pem")
