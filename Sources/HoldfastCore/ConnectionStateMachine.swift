@@ -336,10 +336,12 @@ public struct ConnectionStateMachine {
 
     /// Encodes a message, or one piece of a message sent fragment by fragment, compressed or not.
     ///
-    /// Compressed with a fragment size, the data is compressed slice by slice, each slice one
-    /// frame that inflates to no more than the fragment size: a peer that streams fragments then
-    /// holds one frame's worth at a time, inflated too. Below 1 KiB there is no room for
-    /// deflate's own overhead in a frame, so the compressed stream is cut into frames instead.
+    /// Compressed with a fragment size, the data is compressed in slices of the fragment size,
+    /// so that no frame inflates to more than that: a peer that streams fragments then holds one
+    /// frame's worth at a time, inflated too. A slice almost always compresses into one frame;
+    /// incompressible data, a few bytes longer once deflated, spills into a second. Below 1 KiB
+    /// per slice deflate's overhead would outweigh its gain, so the message is compressed whole
+    /// and the compressed stream cut into frames instead.
     private mutating func encodePiece(opcode: Opcode, data: ByteBuffer, isFinal: Bool, compressed: Bool,
                                       fragmentSize: Int?, into output: inout ByteBuffer,
                                       separately: SeparateWrite) {
@@ -348,9 +350,8 @@ public struct ConnectionStateMachine {
                          into: &output, separately: separately)
             return
         }
-        // Incompressible data grows by a 5-byte header per 64 KiB stored block plus a flush marker.
-        let slice = fragmentSize.map { $0 - $0 / 2048 - 64 } ?? Int.max
-        guard slice >= 960 else {
+        let slice = fragmentSize ?? Int.max
+        guard slice >= 1024 else {
             encodeFrames(opcode: opcode, data: compressor.compress(data, isFinal: isFinal), isFinal: isFinal,
                          compressed: true, fragmentSize: fragmentSize, into: &output, separately: separately)
             return

@@ -24,7 +24,9 @@ struct ProbeCommandTests {
     func pythonServer() async throws {
         let limit = 100_000
         try await PythonEchoServer.with(maxSize: limit) { port in
-            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json"])
+            // A generous answer timeout: only a server that never answers waits for it, and a busy
+            // machine must not turn a slow echo into "does not echo".
+            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "30"])
             #expect(run.status == 0, "\(run.stderr)")
             let report = try run.jsonObject()
             let measured = report["maxMessageSize"] as? Int
@@ -55,7 +57,7 @@ struct ProbeCommandTests {
         let configuration = WebSocketServerConfiguration(
             webSocket: testWebSocketConfiguration(maxMessageSize: limit), subprotocols: ["probe.v2"])
         try await withServer(configuration: configuration, handler: echo) { port in
-            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json",
+            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "30",
                                               "--subprotocol", "probe.v1", "--subprotocol", "probe.v2"])
             #expect(run.status == 0, "\(run.stderr)")
             let report = try run.jsonObject()
@@ -99,7 +101,7 @@ struct ProbeCommandTests {
         let configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(maxMessageSize: 1 << 20))
         try await withServer(configuration: configuration, handler: echo) { port in
             let url = "ws://127.0.0.1:\(port)/"
-            let json = try await ProbeRun.run(["probe", url, "--json", "--probe-max", "200000"])
+            let json = try await ProbeRun.run(["probe", url, "--json", "--probe-max", "200000", "--timeout", "30"])
             #expect(json.status == 0, "\(json.stderr)")
             let report = try json.jsonObject()
             #expect(report["maxMessageSize"] is NSNull)
@@ -107,7 +109,7 @@ struct ProbeCommandTests {
             #expect(report["refusal"] is NSNull)
             #expect(report["probeMax"] as? Int == 200_000)
 
-            let text = try await ProbeRun.run(["probe", url, "--probe-max", "200000"])
+            let text = try await ProbeRun.run(["probe", url, "--probe-max", "200000", "--timeout", "30"])
             #expect(text.status == 0, "\(text.stderr)")
             #expect(text.stdout.hasPrefix("holdfast probe \(url)\n"), "\(text.stdout)")
             for line in ["echoes", "yes", "announced limits", "message 1048576 bytes",
