@@ -1,5 +1,5 @@
 /// The sender's bookkeeping for one transfer, without I/O: what to send next, what the receiver
-/// acknowledged, how big a chunk may be, and what was sent twice.
+/// acknowledged, and how big a chunk may be.
 ///
 /// The I/O layer reports what happens (a connection opened or ended, a message arrived, the peer
 /// refused a message as too big) and asks ``nextStep()`` what to send while it may.
@@ -49,10 +49,8 @@ public struct TransferSendState: Sendable, Hashable {
     public private(set) var acknowledged = 0
     /// Where the transfer stands.
     public private(set) var phase = Phase.disconnected
-    /// The end of the furthest byte sent so far.
+    /// The end of the furthest byte handed out by ``nextStep()`` so far.
     public private(set) var highestSent = 0
-    /// Data bytes sent more than once (after a reconnect, before they were acknowledged).
-    public private(set) var retransmittedBytes = 0
     /// The chunk size a 1009 lowered it to; it stays lowered on later connections.
     private var chunkSizeCap: Int?
 
@@ -124,7 +122,6 @@ public struct TransferSendState: Sendable, Hashable {
         let length = min(chunkSize, size - next)
         let inFlight = next - acknowledged
         guard inFlight == 0 || inFlight + length <= max(window, chunkSize) else { return nil }
-        retransmittedBytes += max(0, min(next + length, highestSent) - next)
         highestSent = max(highestSent, next + length)
         phase = .sending(next: next + length)
         return .chunk(offset: next, length: length)
