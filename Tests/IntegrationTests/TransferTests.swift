@@ -1,5 +1,6 @@
 import Foundation
 import Holdfast
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -130,6 +131,81 @@ struct TransferTests {
                 #expect(report.retransmittedBytes <= 2 * 4 * chunk, "retransmitted \(report.retransmittedBytes) bytes")
                 print("32 MiB, 2 restarts: \(report.bytesOnWire) bytes on the wire, \(report.retransmittedBytes) retransmitted, sessions \(report.sessions)")
             }
+        }
+    }
+
+    @Test("the connection cut without a close frame (1006) mid-transfer: the client reconnects and resumes where the receiver stopped")
+    func resumesAfterAbnormalClosure() async throws {
+        try await withTemporaryDirectory { directory in
+            let size = 8 << 20
+            let data = seededBytes(size)
+            let receiver = TransferReceiver(store: try await .disk(directory: directory))
+            let open = NIOLockedValueBox<[WebSocket]>([])
+            let clock = ManualClock()
+            let (events, eventSink) = AsyncStream.makeStream(of: TransferEvent.self)
+            let configuration = TransferSenderConfiguration(chunkSize: 1 << 20, window: 1 << 20)
+            try await withServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit), handler: { ws in
+                open.withLockedValue { $0.append(ws) }
+                await receiver.serve(ws)
+            }) { port in
+                async let sent = Self.send(.bytes(data, name: "cut.bin"), port: port, configuration: configuration,
+                                           clock: clock) { eventSink.yield($0) }
+                try await waitFor("half the transfer acknowledged", in: events) { event in
+                    guard case .progress(let progress) = event else { return false }
+                    return progress.acknowledged >= size / 2
+                }
+                for ws in open.withLockedValue({ $0 }) { ws.abort() }
+                let disconnected = try await waitFor("the client to see the connection end", in: events) { event in
+                    if case .connection(.disconnected) = event { return true }
+                    return false
+                }
+                #expect(disconnected == .connection(.disconnected(.closed(CloseOutcome(sent: nil, received: nil)))))
+                try await withTimeout("the client to sleep") { try await clock.advanceToNextDeadline() }
+                let report = try await sent
+                #expect(report.digest == TransferDigest(of: data))
+                #expect(report.sessions.count == 2)
+                #expect(report.sessions[1].resumedAt >= size / 2)
+                #expect(report.retransmittedBytes <= configuration.window, "retransmitted \(report.retransmittedBytes)")
+            }
+            #expect(try await digestOfFile(directory + "/cut.bin") == TransferDigest(of: data))
+        }
+    }
+
+    @Test("a restarted disk store trusts only the offset its meta file records: bytes written past it are cut and asked for again")
+    func diskStoreTrustsMetadataAfterCrash() async throws {
+        try await withTemporaryDirectory { directory in
+            let data = seededBytes(300_000)
+            let id = TransferID(name: "crash.bin", size: data.readableBytes, digest: TransferDigest(of: data))
+            let offer = TransferOffer(id: id, size: data.readableBytes, digest: TransferDigest(of: data), name: "crash.bin")
+            let first = TransferReceiver(store: try await .disk(directory: directory))
+            try await withServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit),
+                                 handler: { await first.serve($0) }) { port in
+                try await connect("ws://127.0.0.1:\(port)/") { ws in
+                    var replies = ws.messages.makeAsyncIterator()
+                    try await ws.send(.binary(TransferMessage.offer(offer).encoded()))
+                    #expect(try await Self.decode(await replies.next()) == .resume(id: id, offset: 0))
+                    let start = data.getSlice(at: 0, length: 60_000)!
+                    try await ws.send(.binary(TransferMessage.chunk(id: id, offset: 0, data: start).encoded()))
+                    #expect(try await Self.decode(await replies.next()) == .acknowledge(id: id, offset: 60_000))
+                }
+            }
+            // What a crash can leave: bytes in the data file past the offset the meta file records.
+            let dataFile = directory + "/.holdfast-partial/\(id).data"
+            let handle = try #require(FileHandle(forWritingAtPath: dataFile))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(repeating: 0xEE, count: 5000))
+            try handle.close()
+            #expect(try FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int == 65_000)
+
+            let restarted = TransferReceiver(store: try await .disk(directory: directory))
+            #expect(restarted.store.partialTransfers == [TransferStore.PartialTransfer(offer: offer, held: 60_000)])
+            #expect(try FileManager.default.attributesOfItem(atPath: dataFile)[.size] as? Int == 60_000)
+            try await withServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit),
+                                 handler: { await restarted.serve($0) }) { port in
+                let report = try await Self.send(.bytes(data, name: "crash.bin"), port: port)
+                #expect(report.sessions.map(\.resumedAt) == [60_000])
+            }
+            #expect(try await digestOfFile(directory + "/crash.bin") == TransferDigest(of: data))
         }
     }
 

@@ -12,6 +12,12 @@ public final class TransferStore: Sendable {
         public var offer: TransferOffer
         /// Bytes stored, from the start.
         public var held: Int
+
+        /// Creates a description of a partial transfer.
+        public init(offer: TransferOffer, held: Int) {
+            self.offer = offer
+            self.held = held
+        }
     }
 
     /// What ``complete(_:digest:)`` found.
