@@ -83,6 +83,10 @@ struct Send: AsyncParsableCommand {
             Terminal.note(String(format: "%.1f MiB/s; %d bytes on the wire, %d sent again; chunk size %d; %d connection(s)",
                                  TransferDisplay.mebibytesPerSecond(report.size, in: ContinuousClock.now - started), report.bytesOnWire,
                                  report.retransmittedBytes, report.finalChunkSize, report.sessions.count))
+            if report.sessions.count > 1 {
+                let resumes = report.sessions.dropFirst().map { "at \($0.resumedAt) (\($0.retransmittedBytes) sent again)" }
+                Terminal.note("resumed " + resumes.joined(separator: ", "))
+            }
         case .failure(let error as ReconnectingWebSocket.ConnectionEnded):
             throw Terminal.fail("cannot send to \(url): \(error.ending)")
         case .failure(let error):

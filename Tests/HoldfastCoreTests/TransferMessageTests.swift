@@ -75,6 +75,22 @@ struct TransferMessageTests {
                 == Self.header + [0x03] + id + helloDigest.bytes)
     }
 
+    @Test("the example of docs/transfer-protocol.md: 'hello' as hello.txt, its id and its offer byte for byte")
+    func documentedExample() {
+        let id = TransferID(name: "hello.txt", size: 5, digest: helloDigest)
+        #expect(id.description == "b697bb093de9a23c81944b3cbfa41f80")
+        let offer = TransferMessage.offer(TransferOffer(id: id, size: 5, digest: helloDigest, name: "hello.txt"))
+        let documented = """
+            48 01 01 b6 97 bb 09 3d e9 a2 3c 81 94 4b 3c bf a4 1f 80 00 00 00 00 00 00 00 05 01 2c f2 4d ba 5f b0 \
+            a3 0e 26 e8 3b 2a c5 b9 e2 9e 1b 16 1e 5c 1f a7 42 5e 73 04 33 62 93 8b 98 24 00 09 68 65 6c 6c 6f 2e \
+            74 78 74
+            """
+        #expect(hexadecimalDump(offer.encoded()) == documented)
+        let chunk = TransferMessage.chunk(id: id, offset: 3, data: ByteBuffer(string: "lo"))
+        #expect(hexadecimalDump(chunk.encoded())
+                == "48 01 02 b6 97 bb 09 3d e9 a2 3c 81 94 4b 3c bf a4 1f 80 00 00 00 00 00 00 00 03 6c 6f")
+    }
+
     @Test("every kind decodes to what was encoded", arguments: samples)
     func roundTrip(message: TransferMessage) throws {
         #expect(try TransferMessage(decoding: message.encoded()) == message)
@@ -138,4 +154,9 @@ struct TransferMessageTests {
         let first = TransferID(using: &random)
         #expect(first != TransferID(using: &random))
     }
+}
+
+/// Bytes as two-digit hexadecimal separated by spaces, as the protocol document shows them.
+func hexadecimalDump(_ buffer: ByteBuffer) -> String {
+    buffer.readableBytesView.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
 }
