@@ -178,8 +178,9 @@ struct TransferTests {
             let id = TransferID(name: "crash.bin", size: data.readableBytes, digest: TransferDigest(of: data))
             let offer = TransferOffer(id: id, size: data.readableBytes, digest: TransferDigest(of: data), name: "crash.bin")
             let first = TransferReceiver(store: try await .disk(directory: directory))
-            try await withServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit),
-                                 handler: { await first.serve($0) }) { port in
+            // A graceful shutdown: the connection's end synchronizes (a cancelled server may not).
+            try await withRunningServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit),
+                                        handler: { await first.serve($0) }) { server, port in
                 try await connect("ws://127.0.0.1:\(port)/") { ws in
                     var replies = ws.messages.makeAsyncIterator()
                     try await ws.send(.binary(TransferMessage.offer(offer).encoded()))
@@ -188,6 +189,7 @@ struct TransferTests {
                     try await ws.send(.binary(TransferMessage.chunk(id: id, offset: 0, data: start).encoded()))
                     #expect(try await Self.decode(await replies.next()) == .acknowledge(id: id, offset: 60_000))
                 }
+                await server.shutdown()
             }
             // What a crash can leave: bytes in the data file past the offset the meta file records.
             let dataFile = directory + "/.holdfast-partial/\(id).data"
