@@ -10,7 +10,7 @@ struct SendCommandTests {
     func sendsFile() async throws {
         try await withTemporaryDirectory { directory in
             let data = seededBytes(3_000_000)
-            FileManager.default.createFile(atPath: directory + "/photo.raw", contents: Data(data.readableBytesView))
+            #expect(FileManager.default.createFile(atPath: directory + "/photo.raw", contents: Data(data.readableBytesView)))
             let inbox = directory + "/inbox"
             try await ServeProcess.with(["--mode", "files", "--files-dir", inbox, "--max-message-size", "65536"]) { server in
                 let run = try await ProbeRun.run(["send", server.url(), directory + "/photo.raw", "--chunk-size", "1048576"])
@@ -44,7 +44,7 @@ struct SendCommandTests {
     @Test("a name that would escape the directory is refused by the receiver: exit 1 with its reason")
     func refusedName() async throws {
         try await withTemporaryDirectory { directory in
-            FileManager.default.createFile(atPath: directory + "/a.txt", contents: Data("hello".utf8))
+            #expect(FileManager.default.createFile(atPath: directory + "/a.txt", contents: Data("hello".utf8)))
             try await ServeProcess.with(["--mode", "files", "--files-dir", directory + "/inbox"]) { server in
                 let run = try await ProbeRun.run(["send", server.url(), directory + "/a.txt", "--name", "../a.txt"])
                 #expect(run.status == 1)
