@@ -126,23 +126,22 @@ final class DiskTransferStorage: TransferStorage {
 
     private func file(_ id: TransferID) async throws -> TransferFile {
         if let open = openFiles.withLockedValue({ $0[id] }) { return open }
-        let file = try await TransferFile.openForWriting(dataPath(id))
-        let (kept, extra) = openFiles.withLockedValue { files -> (TransferFile, TransferFile?) in
-            if let raced = files[id] { return (raced, file) }
+        // Not created here: a transfer discarded meanwhile must not leave an orphan data file.
+        let file = try await TransferFile.openForWriting(dataPath(id), creating: false)
+        return openFiles.withLockedValue { files in
+            if let raced = files[id] { return raced }
             files[id] = file
-            return (file, nil)
+            return file
         }
-        extra?.close()
-        return kept
     }
 
+    /// Drops the store's reference to the data file; it closes once no read or write holds it.
     private func closeFile(_ id: TransferID) {
-        openFiles.withLockedValue { $0.removeValue(forKey: id) }?.close()
+        _ = openFiles.withLockedValue { $0.removeValue(forKey: id) }
     }
 
     private func readText(_ path: String) async throws -> String {
         let file = try await TransferFile.openForReading(path)
-        defer { file.close() }
         let data = try await file.read(at: 0, length: 64 * 1024)
         return String(buffer: data)
     }
@@ -151,15 +150,9 @@ final class DiskTransferStorage: TransferStorage {
     private func writeAtomically(_ text: String, to path: String) async throws {
         let temporary = path + ".tmp"
         let file = try await TransferFile.openForWriting(temporary)
-        do {
-            try await file.truncate(to: 0)
-            try await file.write(ByteBuffer(string: text), at: 0)
-            try await file.synchronize()
-        } catch {
-            file.close()
-            throw error
-        }
-        file.close()
+        try await file.truncate(to: 0)
+        try await file.write(ByteBuffer(string: text), at: 0)
+        try await file.synchronize()
         try await TransferFile.offload {
             guard rename(temporary, path) == 0 else { throw IOError(errnoCode: errno, reason: "rename to \(path)") }
         }

@@ -54,7 +54,6 @@ public struct ReceivedTransferBytes: AsyncSequence, Sendable {
                 return data.getSlice(at: data.readerIndex + offset, length: length)
             case .file(let path, let size):
                 guard offset < size else {
-                    file?.close()
                     file = nil
                     return nil
                 }

@@ -10,8 +10,12 @@ import NIOPosix
 
 /// A file opened for positional reads and writes, with each blocking call run on NIO's thread
 /// pool so that no task of the cooperative pool waits on the disk.
-struct TransferFile: Sendable {
-    /// The open file descriptor; the file is used from one task at a time, by offset.
+///
+/// The descriptor is closed when the last reference goes, never while a read or write holds
+/// one (each call's closure holds the file): a descriptor closed under a write could be reused
+/// by another file and written into.
+final class TransferFile: Sendable {
+    /// The open file descriptor; reads and writes are positional, so tasks never share a cursor.
     private let descriptor: CInt
     /// The path it was opened at, for error messages.
     let path: String
@@ -26,9 +30,9 @@ struct TransferFile: Sendable {
         try await open(path, flags: O_RDONLY)
     }
 
-    /// Opens `path` for reading and writing, creating it (mode 0644) if missing.
-    static func openForWriting(_ path: String) async throws -> TransferFile {
-        try await open(path, flags: O_RDWR | O_CREAT)
+    /// Opens `path` for reading and writing, creating it (mode 0644) if missing and asked to.
+    static func openForWriting(_ path: String, creating: Bool = true) async throws -> TransferFile {
+        try await open(path, flags: creating ? O_RDWR | O_CREAT : O_RDWR)
     }
 
     private static func open(_ path: String, flags: CInt) async throws -> TransferFile {
@@ -41,9 +45,7 @@ struct TransferFile: Sendable {
 
     /// The file's size in bytes.
     func size() async throws -> Int {
-        let descriptor = self.descriptor
-        let path = self.path
-        return try await Self.offload {
+        try await Self.offload { [self] in
             let end = lseek(descriptor, 0, SEEK_END)
             guard end >= 0 else { throw IOError(errnoCode: errno, reason: "size of \(path)") }
             return Int(end)
@@ -52,9 +54,7 @@ struct TransferFile: Sendable {
 
     /// Reads up to `length` bytes at `offset` (fewer only at the end of the file).
     func read(at offset: Int, length: Int) async throws -> ByteBuffer {
-        let descriptor = self.descriptor
-        let path = self.path
-        return try await Self.offload {
+        try await Self.offload { [self] in
             var buffer = ByteBufferAllocator().buffer(capacity: length)
             var done = 0
             while done < length {
@@ -74,9 +74,7 @@ struct TransferFile: Sendable {
 
     /// Writes all of `data` at `offset`.
     func write(_ data: ByteBuffer, at offset: Int) async throws {
-        let descriptor = self.descriptor
-        let path = self.path
-        try await Self.offload {
+        try await Self.offload { [self] in
             try data.withUnsafeReadableBytes { bytes in
                 var done = 0
                 while done < bytes.count {
@@ -94,9 +92,7 @@ struct TransferFile: Sendable {
 
     /// Cuts the file to `length` bytes.
     func truncate(to length: Int) async throws {
-        let descriptor = self.descriptor
-        let path = self.path
-        try await Self.offload {
+        try await Self.offload { [self] in
             guard ftruncate(descriptor, off_t(length)) == 0 else {
                 throw IOError(errnoCode: errno, reason: "truncate \(path)")
             }
@@ -105,15 +101,12 @@ struct TransferFile: Sendable {
 
     /// Waits until what was written is on the disk.
     func synchronize() async throws {
-        let descriptor = self.descriptor
-        let path = self.path
-        try await Self.offload {
+        try await Self.offload { [self] in
             guard fsync(descriptor) == 0 else { throw IOError(errnoCode: errno, reason: "fsync \(path)") }
         }
     }
 
-    /// Closes the descriptor.
-    func close() {
+    deinit {
         _ = systemClose(descriptor)
     }
 

@@ -46,7 +46,6 @@ final class TransferReader {
                 offset += piece.readableBytes
             }
             guard offset == source.size else {
-                file.close()
                 throw TransferError.sourceFailed("\(path) shrank to \(offset) bytes while being read")
             }
             return TransferReader(backing: .file(file), size: source.size, knownDigest: hasher.finalize())
@@ -116,10 +115,5 @@ final class TransferReader {
         stream.ended = true
         backing = .stream(stream)
         return stream.hasher.finalize()
-    }
-
-    /// Closes a file source.
-    func close() {
-        if case .file(let file) = backing { file.close() }
     }
 }

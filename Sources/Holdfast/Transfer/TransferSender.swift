@@ -50,7 +50,6 @@ public struct TransferSender: Sendable {
     public func send(_ source: TransferSource,
                      onEvent: @escaping @Sendable (TransferEvent) -> Void = { _ in }) async throws -> TransferReport {
         let reader = try await TransferReader.open(source)
-        defer { reader.close() }
         var random = SystemRandomNumberGenerator()
         let id = source.id ?? reader.knownDigest.map { TransferID(name: source.name, size: source.size, digest: $0) }
             ?? TransferID(using: &random)

@@ -32,7 +32,6 @@ public struct TransferSource: Sendable {
     /// - Throws: an `IOError` when the file cannot be opened.
     public static func file(atPath path: String, name: String? = nil) async throws -> TransferSource {
         let file = try await TransferFile.openForReading(path)
-        defer { file.close() }
         let size = try await file.size()
         let lastComponent = path.split(separator: "/").last.map(String.init) ?? path
         return TransferSource(name: name ?? lastComponent, size: size, id: nil, content: .file(path: path))
