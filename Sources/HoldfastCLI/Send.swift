@@ -6,22 +6,23 @@ struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send a file as a chunked, verified transfer that resumes across reconnects and restarts.",
         discussion: """
-            The file goes as chunks that fit the server's message limit (announced by a Holdfast
-            server, or learned from a 1009 close, after which the chunk size is lowered), with a
-            window of unacknowledged chunks in flight. When the connection is lost (a restart's
-            1001, a network failure's 1006) the tool reconnects with backoff and resumes from the
-            offset the receiver holds; run again after being stopped, it resumes too (the
-            transfer's id comes from the file's name, size and SHA-256). It exits 0 only once the
-            receiver confirmed the digest; a refusal (a limit, a bad name) or a digest mismatch
+            The file goes as chunks that fit the server's message limit (announced by a Holdfast \
+            server, or learned from a 1009 close, after which the chunk size is lowered), with a \
+            window of unacknowledged chunks in flight. When the connection is lost (a restart's \
+            1001, a network failure's 1006) the tool reconnects with backoff and resumes from the \
+            offset the receiver holds; run again after being stopped, it resumes too (the \
+            transfer's id comes from the file's name, size and SHA-256). It exits 0 only once the \
+            receiver confirmed the digest; a refusal (a limit, a bad name) or a digest mismatch \
             is one line on stderr and exit 1.
 
-            Progress is a bar on stderr when it is a terminal, else a line every 10%.
-            The receiver is 'holdfast serve --mode files --files-dir DIR', or any server whose
+            Progress is a bar on stderr when it is a terminal, else a line every 10%. \
+            The receiver is 'holdfast serve --mode files --files-dir DIR', or any server whose \
             handler runs a TransferReceiver.
 
             Examples:
               holdfast send ws://127.0.0.1:8080/ backup.tar
-              holdfast send ws://files.local:9001/ video.mp4 --name holiday.mp4 --chunk-size 262144
+              holdfast send ws://files.local:9001/ video.mp4 --name holiday.mp4
+              holdfast send ws://127.0.0.1:8080/ disk.img --chunk-size 262144
             """
     )
 

@@ -9,6 +9,7 @@ final class TransferDisplay: Sendable {
         var lastDrawn: ContinuousClock.Instant?
         var lastTenth = -1
         var barShown = false
+        var drewComplete = false
     }
 
     private let size: Int
@@ -51,9 +52,14 @@ final class TransferDisplay: Sendable {
         let now = ContinuousClock.now
         let percent = size == 0 ? 100 : Int(Int64(progress.acknowledged) * 100 / Int64(size))
         if isTerminal {
+            let complete = progress.acknowledged >= size
             let due = state.withLockedValue { state -> Bool in
-                if let last = state.lastDrawn, now - last < .milliseconds(100), progress.acknowledged < size { return false }
+                // At most ten redraws a second, except the one that shows the end, drawn once.
+                if complete ? state.drewComplete : state.lastDrawn.map({ now - $0 < .milliseconds(100) }) ?? false {
+                    return false
+                }
                 state.lastDrawn = now
+                state.drewComplete = complete
                 state.barShown = true
                 return true
             }

@@ -10,7 +10,7 @@ struct SendCommandTests {
     func sendsFile() async throws {
         try await withTemporaryDirectory { directory in
             let data = seededBytes(3_000_000)
-            #expect(FileManager.default.createFile(atPath: directory + "/photo.raw", contents: Data(data.readableBytesView)))
+            writeFile(directory + "/photo.raw", data)
             let inbox = directory + "/inbox"
             try await ServeProcess.with(["--mode", "files", "--files-dir", inbox, "--max-message-size", "65536"]) { server in
                 let run = try await ProbeRun.run(["send", server.url(), directory + "/photo.raw", "--chunk-size", "1048576"])
