@@ -135,6 +135,38 @@ struct TransferTests {
         }
     }
 
+    @Test("a sender stopped mid-transfer and started again (a new process) resumes: the id comes from the content")
+    func restartedSenderResumes() async throws {
+        let size = 4 << 20
+        let data = seededBytes(size)
+        let receiver = TransferReceiver()
+        let (events, eventSink) = AsyncStream.makeStream(of: TransferEvent.self)
+        try await withServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit),
+                             handler: { await receiver.serve($0) }) { port in
+            let configuration = TransferSenderConfiguration(window: 256 << 10)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    _ = try? await Self.send(.bytes(data, name: "twice.bin"), port: port, configuration: configuration) {
+                        eventSink.yield($0)
+                    }
+                }
+                try await waitFor("half the transfer acknowledged", in: events) { event in
+                    guard case .progress(let progress) = event else { return false }
+                    return progress.acknowledged >= size / 2
+                }
+                group.cancelAll()
+            }
+            let held = try #require(receiver.store.partialTransfers.first?.held)
+            #expect(held >= size / 2 && held < size)
+            let report = try await Self.send(.bytes(data, name: "twice.bin"), port: port, configuration: configuration)
+            // The receiver may still have stored chunks that were in flight after `held` was read.
+            #expect(report.sessions.count == 1 && report.sessions[0].resumedAt >= held, "\(report.sessions)")
+            #expect(report.bytesOnWire < size - held + 64 << 10)
+            let received = try await first(of: receiver.transfers, "the received transfer")
+            #expect(received.digest == TransferDigest(of: data))
+        }
+    }
+
     @Test("the connection cut without a close frame (1006) mid-transfer: the client reconnects and resumes where the receiver stopped")
     func resumesAfterAbnormalClosure() async throws {
         try await withTemporaryDirectory { directory in
