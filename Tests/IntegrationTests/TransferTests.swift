@@ -400,6 +400,17 @@ struct TransferTests {
         }
     }
 
+    @Test("sending to an echo server, not a transfer receiver, fails with a reason that says so")
+    func echoServerIsNotAReceiver() async throws {
+        try await withServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit), handler: echo) { port in
+            let error = await #expect(throws: TransferError.self) {
+                try await Self.send(.bytes(ByteBuffer(string: "hello"), name: "echo.txt"), port: port)
+            }
+            #expect(error?.description.hasSuffix("it is not a transfer receiver (an echo server?)") == true,
+                    "\(error.map { "\($0)" } ?? "")")
+        }
+    }
+
     @Test("a text message or a malformed one closes the receiving connection with 1003 or 1008 and a reason")
     func receiverRejectsNonTransferMessages() async throws {
         let receiver = TransferReceiver()

@@ -90,7 +90,8 @@ struct TransferRun {
             case .refuse(_, let refusal):
                 throw TransferError.refused(refusal)
             case .offer, .chunk, .finish:
-                throw TransferError.protocolViolation("the receiver sent an offer, chunk or finish, which only a sender sends")
+                throw TransferError.protocolViolation("the peer sent back an offer, chunk or finish, which only a "
+                                                      + "sender sends: it is not a transfer receiver (an echo server?)")
             }
         } catch let failure as TransferSendState.Failure {
             throw TransferError.protocolViolation(failure.reason)
