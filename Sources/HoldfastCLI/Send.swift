@@ -81,9 +81,10 @@ struct Send: AsyncParsableCommand {
         switch result {
         case .success(let report):
             Terminal.say("sent \(source.name): \(report.size) bytes, sha256 \(report.digest), confirmed by the receiver")
+            let rate = TransferDisplay.mebibytesPerSecond(report.size, in: ContinuousClock.now - started)
             Terminal.note(String(format: "%.1f MiB/s; %d bytes on the wire, %d sent again; chunk size %d; %d connection(s)",
-                                 TransferDisplay.mebibytesPerSecond(report.size, in: ContinuousClock.now - started), report.bytesOnWire,
-                                 report.retransmittedBytes, report.finalChunkSize, report.sessions.count))
+                                 rate, report.bytesOnWire, report.retransmittedBytes, report.finalChunkSize,
+                                 report.sessions.count))
             if report.sessions.count > 1 {
                 let resumes = report.sessions.dropFirst().map { "at \($0.resumedAt) (\($0.retransmittedBytes) sent again)" }
                 Terminal.note("resumed " + resumes.joined(separator: ", "))

@@ -82,7 +82,8 @@ struct TransferRun {
             case .complete(_, let digest):
                 let expected = try await reader.digest()
                 guard digest == expected else {
-                    throw TransferError.digestMismatch("the receiver confirmed digest \(digest), but the bytes sent have \(expected)")
+                    throw TransferError.digestMismatch(
+                        "the receiver confirmed digest \(digest), but the bytes sent have \(expected)")
                 }
                 state.completed()
                 confirmedDigest = digest
