@@ -96,6 +96,7 @@ public final class ReconnectingWebSocket: Sendable {
     private let eventSink: AsyncStream<ReconnectEvent>.Continuation
     private let messageSink: AsyncStream<WebSocketMessage>.Continuation
     private let outbox: Outbox
+    private let openConnection = NIOLockedValueBox<WebSocket?>(nil)
     /// Waits on the injected clock.
     private let sleep: @Sendable (Duration) async throws -> Void
     /// Starts a stopwatch on the injected clock; calling the result reads it.
@@ -140,6 +141,11 @@ public final class ReconnectingWebSocket: Sendable {
         try await outbox.send(message)
     }
 
+    /// The connection open now, if any: for protocols layered on this client that talk to each
+    /// connection in turn (a transfer's resume query after a reconnect) or read its
+    /// ``WebSocket/peerLimits``. It changes after every ``ReconnectEvent/connected`` event.
+    public var connection: WebSocket? { openConnection.withLockedValue { $0 } }
+
     /// Messages waiting in the outbox: queued while disconnected, or not yet handed to the
     /// connection.
     public var outboxCount: Int { outbox.count }
@@ -175,8 +181,10 @@ public final class ReconnectingWebSocket: Sendable {
                     url: WebSocketURL(url), configuration: configuration.client, eventLoopGroup: eventLoopGroup,
                     logger: logger)
                 upTime = startStopwatch()
+                openConnection.withLockedValue { $0 = webSocket }
                 eventSink.yield(.connected)
                 let outcome = await session(webSocket)
+                openConnection.withLockedValue { $0 = nil }
                 ending = .closed(outcome)
                 retryHint = outcome.received?.retryHint
             } catch let error as WebSocketURL.ParseError {

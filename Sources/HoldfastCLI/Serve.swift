@@ -5,10 +5,14 @@ import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a WebSocket echo or chat-room server, with a live status page.",
+        abstract: "Run a WebSocket echo, chat-room or file-receiving server, with a live status page.",
         discussion: """
             In echo mode (the default) every text or binary message is sent back with its type; in
-            broadcast mode it goes to every other connected client, like a chat room. Prints
+            broadcast mode it goes to every other connected client, like a chat room; in files mode
+            it receives transfers ('holdfast send') into --files-dir: chunked, resumed after
+            reconnects and restarts (partial transfers are kept in DIR/.holdfast-partial), and
+            written under the sender's name only once their SHA-256 matched (a name with a path,
+            '..' or control characters is refused). Prints
             `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT
             (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every
             client, waits up to --drain-timeout for their close handshakes, reports how many
@@ -30,6 +34,7 @@ struct Serve: AsyncParsableCommand {
               holdfast serve                                   # ws://127.0.0.1:8080
               holdfast serve --port 0                          # any free port
               holdfast serve --mode broadcast                  # a chat room
+              holdfast serve --mode files --files-dir inbox    # receive 'holdfast send' transfers
               holdfast serve --host :: --port 9001 --max-message-size 16777216
               holdfast serve --stream --max-frame-size 1048576 --max-message-size 1073741824
               holdfast serve --port 8443 --tls-cert server.pem --tls-key server-key.pem
@@ -42,9 +47,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TCP port; 0 picks a free one.")
     var port = 8080
 
-    @Option(help: ArgumentHelp("echo: each message back to its sender; broadcast: to every other client.",
-                               valueName: "echo|broadcast"))
+    @Option(help: ArgumentHelp("echo: each message back to its sender; broadcast: to every other client; files: receive transfers.",
+                               valueName: "echo|broadcast|files"))
     var mode = ServeMode.echo
+
+    @Option(name: .customLong("files-dir"), help: "Where --mode files writes received files.")
+    var filesDirectory: String?
+
+    @Option(name: .customLong("files-max-total-bytes"), help: "Bytes all partial transfers may reserve together (--mode files).")
+    var filesMaxTotalBytes = 16 << 30
+
+    @Option(name: .customLong("files-max-open"), help: "Partial transfers kept at once (--mode files).")
+    var filesMaxOpen = 16
+
+    @Option(name: .customLong("files-idle-timeout"), help: "Seconds an idle partial transfer is kept (--mode files).")
+    var filesIdleTimeout: Double = 3600
 
     @Option(name: .customLong("max-message-size"), help: "Largest message accepted, in bytes (bigger: close 1009).")
     var maxMessageSize = WebSocketConfiguration.defaultMaxMessageSize
@@ -93,6 +110,11 @@ struct Serve: AsyncParsableCommand {
         if let fragmentSize, fragmentSize <= 0 { throw ValidationError("--fragment-size must be positive") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
         if stream, mode != .echo { throw Terminal.fail("--stream echoes fragments as they arrive; it cannot be used with --mode \(mode)") }
+        if mode == .files, filesDirectory == nil { throw Terminal.fail("--mode files needs --files-dir DIR, where received files go") }
+        if mode != .files, filesDirectory != nil { throw Terminal.fail("--files-dir is for --mode files") }
+        guard filesMaxTotalBytes > 0 else { throw ValidationError("--files-max-total-bytes must be positive") }
+        guard filesMaxOpen > 0 else { throw ValidationError("--files-max-open must be positive") }
+        guard filesIdleTimeout > 0 else { throw ValidationError("--files-idle-timeout must be positive") }
         guard closeTimeout >= 0 else { throw ValidationError("--close-timeout must not be negative") }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
         if let shutdownSpread, shutdownSpread < 0 { throw ValidationError("--shutdown-spread must not be negative") }
@@ -133,7 +155,17 @@ struct Serve: AsyncParsableCommand {
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) }, tls: tls)
         let server: WebSocketServer
-        if stream {
+        var receiver: TransferReceiver?
+        if mode == .files, let filesDirectory {
+            let files = try await Self.receiver(into: filesDirectory, limits: TransferStoreLimits(
+                maxTotalBytes: filesMaxTotalBytes, maxOpenTransfers: filesMaxOpen,
+                idleTimeout: .nanoseconds(Int64(filesIdleTimeout * 1e9))), logger: logger)
+            receiver = files
+            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
+                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+                await files.serve(webSocket)
+            }
+        } else if stream {
             // Fragments go back as they arrive, through the async API: memory stays within a frame.
             server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
                 if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
@@ -153,11 +185,39 @@ struct Serve: AsyncParsableCommand {
             let address = try await server.listeningAddress
             let shownHost = host.contains(":") ? "[\(host)]" : host
             Terminal.say("listening on \(tls == nil ? "ws" : "wss")://\(shownHost):\(address.port ?? port)")
+            if let receiver {
+                group.addTask { await Self.announceReceived(receiver, until: server) }
+            }
             group.addTask {
                 let report = await server.stopped()
                 Terminal.note("shut down: \(report)")
             }
             try await group.waitForAll()
+        }
+    }
+
+    /// A receiver writing into `directory`, or a one-line error when it cannot be used.
+    private static func receiver(into directory: String, limits: TransferStoreLimits, logger: Logger) async throws
+        -> TransferReceiver
+    {
+        do {
+            return TransferReceiver(store: try await .disk(directory: directory, limits: limits), logger: logger)
+        } catch {
+            throw Terminal.fail("cannot use --files-dir \(directory): \(error)")
+        }
+    }
+
+    /// Prints a line on stdout for each transfer received, until the server has stopped.
+    private static func announceReceived(_ receiver: TransferReceiver, until server: WebSocketServer) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await transfer in receiver.transfers {
+                    Terminal.say("received \(transfer.name): \(transfer.size) bytes, sha256 \(transfer.digest)")
+                }
+            }
+            group.addTask { _ = await server.stopped() }
+            await group.next()
+            group.cancelAll()
         }
     }
 
@@ -172,6 +232,11 @@ struct Serve: AsyncParsableCommand {
             ("Drain timeout on shutdown", Self.seconds(drainTimeout)),
         ]
         if let shutdownSpread { limits.append(("Shutdown spread", Self.seconds(shutdownSpread))) }
+        if let filesDirectory {
+            limits.append(("Files received into", filesDirectory))
+            limits.append(("Partial transfers", "at most \(filesMaxOpen), " + Self.size(filesMaxTotalBytes)
+                           + " together, kept " + Self.seconds(filesIdleTimeout) + " when idle"))
+        }
         limits.append(("Event-loop threads", threads.map(String.init) ?? "one per core"))
         return limits
     }

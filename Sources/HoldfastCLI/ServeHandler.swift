@@ -6,6 +6,8 @@ enum ServeMode: String, CaseIterable, Sendable {
     case echo
     /// Every message goes to every other connected client: a chat room.
     case broadcast
+    /// Transfers are received into a directory (`--files-dir`), in a task per connection.
+    case files
 }
 
 /// The event-loop handler of `holdfast serve`: connections to ``StatusBoard/path`` are status
@@ -38,6 +40,9 @@ struct ServeHandler: WebSocketEventLoopHandler {
             try? connection.send(message)
         case .broadcast:
             room.broadcast(message, from: connection)
+        case .files:
+            // Files mode serves connections with a TransferReceiver, never through this handler.
+            connection.close(code: .internalError, reason: "files mode is not served on the event loop")
         }
     }
 
