@@ -9,6 +9,7 @@
 // size bounded by --max-message-size instead of the extension's 16 KiB default.
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWSCompression
 import HummingbirdWebSocket
@@ -66,8 +67,8 @@ logger.logLevel = .error
 let extensions: [WebSocketExtensionFactory] =
     options.deflate ? [.perMessageDeflate(maxDecompressedFrameSize: maxSize)] : []
 let webSocket = HTTPServerBuilder.http1WebSocketUpgrade(
-    configuration: .init(maxFrameSize: maxSize, extensions: extensions, autoPing: .disabled)
-) { _, _, _ in
+    configuration: .init(maxFrameSize: maxSize, extensions: extensions, autoPing: .disabled),
+    shouldUpgrade: { (_: HTTPRequest, _: any Channel, _: Logger) throws in
     .upgrade([:]) { inbound, outbound, _ in
         for try await message in inbound.messages(maxSize: maxSize) {
             switch message {
@@ -76,7 +77,7 @@ let webSocket = HTTPServerBuilder.http1WebSocketUpgrade(
             }
         }
     }
-}
+})
 
 let server: HTTPServerBuilder
 if let certificate = options.certificate, let key = options.key {
@@ -100,7 +101,6 @@ let app = Application(
     eventLoopGroupProvider: .shared(group),
     logger: logger
 )
-print("hb-echo-deflate listening on \(options.certificate == nil ? "ws" : "wss")://\(host):\(options.port)"
-    + " threads=\(options.threads) deflate=\(options.deflate)")
-fflush(stdout)
+FileHandle.standardOutput.write(Data(("hb-echo-deflate listening on \(options.certificate == nil ? "ws" : "wss")://"
+    + "\(host):\(options.port) threads=\(options.threads) deflate=\(options.deflate)\n").utf8))
 try await app.runService()

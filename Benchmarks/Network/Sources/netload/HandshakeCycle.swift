@@ -1,8 +1,8 @@
 import HoldfastCore
 import NIOCore
 
-/// One handshake cycle on a fresh connection: (TLS), upgrade, close(1000), wait for the server's
-/// close reply, close the socket. Succeeds with the handshake latency (connect → validated 101)
+/// One handshake cycle on a fresh connection: (TLS), upgrade, close(1000), the server's close
+/// reply, then the server closing the TCP connection (the client closes it after 1 s if not). Succeeds with the handshake latency (connect → validated 101)
 /// once the channel is closed.
 final class HandshakeCycle: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -78,7 +78,10 @@ final class HandshakeCycle: ChannelInboundHandler {
                 guard code == 1000 else { throw LoadError("close reply with code \(code.map(String.init) ?? "none")") }
                 guard state == .closing else { return }
                 state = .closed
-                context.close(promise: nil)
+                // RFC 6455 §7.1.1: the client waits for the server to close the TCP connection
+                // (the server then holds the TIME_WAIT), and closes it itself only after a while.
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .seconds(1)) { bound.value.close(promise: nil) }
             case .message:
                 throw LoadError("a message from the server during the close handshake")
             case .ping, .pong:
