@@ -39,6 +39,14 @@ def median(rows, key):
     return statistics.median(values) if values else None
 
 
+def per_cpu_second(rows):
+    """Median over runs of throughput per second of server CPU: on a shared machine a server that
+    got less of its core shows it here rather than in its raw rate."""
+    values = [float(r["msgs_per_s"]) / (float(r["server_cpu_pct"]) / 100) for r in rows
+              if r.get("msgs_per_s") and r.get("server_cpu_pct") and float(r["server_cpu_pct"]) > 0]
+    return statistics.median(values) if values else None
+
+
 def fmt(value, digits=0):
     if value is None:
         return "–"
@@ -63,26 +71,29 @@ def main():
             medians[server] = (ok, mine)
         base_ok = medians.get(baseline, ([], []))[0]
         base = median(base_ok, "msgs_per_s")
+        base_cpu = per_cpu_second(base_ok)
         handshake = scenario == "tls-handshake"
         print(f"### {scenario}: {TITLES.get(scenario, scenario)}\n")
         if handshake:
-            print(f"| server | handshakes/s (median) | × {baseline} | handshake p50 µs | p99 µs | server CPU % | client CPU % | peak RSS MiB | errors | runs ok |")
-            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        else:
-            print(f"| server | msgs/s (median) | × {baseline} | MiB/s | p50 µs | p99 µs | echo bytes / message byte | server CPU % | client CPU % | peak RSS MiB | errors | runs ok |")
+            print(f"| server | handshakes/s (median) | × {baseline} | per server CPU-second | × {baseline} | handshake p50 µs | p99 µs | server CPU % | client CPU % | peak RSS MiB | errors | runs ok |")
             print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        else:
+            print(f"| server | msgs/s (median) | × {baseline} | per server CPU-second | × {baseline} | MiB/s | p50 µs | p99 µs | echo bytes / message byte | server CPU % | client CPU % | peak RSS MiB | errors | runs ok |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for server in servers:
             ok, mine = medians[server]
             rate = median(ok, "msgs_per_s")
             ratio = fmt(rate / base, 2) if rate is not None and base else "–"
+            efficiency = per_cpu_second(ok)
+            efficiency_ratio = fmt(efficiency / base_cpu, 2) if efficiency is not None and base_cpu else "–"
             errors = sum(int(float(r["errors"] or 0)) for r in mine)
             runs_ok = f"{len(ok)}/{len(mine)}" + ("" if len(ok) == len(mine) else " ⚠")
             common = [fmt(median(ok, "server_cpu_pct")), fmt(median(ok, "client_cpu_pct")),
                       fmt(median(ok, "peak_rss_mib"), 1), str(errors), runs_ok]
             if handshake:
-                cells = [server, fmt(rate), ratio, fmt(median(ok, "lat_p50_us")), fmt(median(ok, "lat_p99_us"))] + common
+                cells = [server, fmt(rate), ratio, fmt(efficiency), efficiency_ratio, fmt(median(ok, "lat_p50_us")), fmt(median(ok, "lat_p99_us"))] + common
             else:
-                cells = [server, fmt(rate), ratio, fmt(median(ok, "mib_per_s"), 1), fmt(median(ok, "lat_p50_us")),
+                cells = [server, fmt(rate), ratio, fmt(efficiency), efficiency_ratio, fmt(median(ok, "mib_per_s"), 1), fmt(median(ok, "lat_p50_us")),
                          fmt(median(ok, "lat_p99_us")), fmt(median(ok, "echo_wire_ratio"), 3)] + common
             print("| " + " | ".join(cells) + " |")
         failed = [r for r in runs if r["status"] != "ok" and r["first_error"]]
@@ -92,7 +103,10 @@ def main():
     print("Medians over the runs with status ok. CPU % is the process's utime+stime over the whole netload run "
           "(connect, warm-up, measured window, drain; 100 = one core): server CPU near 100 means the server "
           "was the bottleneck. 'echo bytes / message byte' is the payload the server sent back on the wire "
-          "per byte of message (below 1: it compressed).")
+          "per byte of message (below 1: it compressed). 'per server CPU-second' is each run's rate divided by "
+          "its server CPU fraction (median over runs): what one fully used core would do at that efficiency, "
+          "the fairer figure when the machine is shared and a server got only part of its core (CPU % well "
+          "below 100 with the client also below 100).")
     if loads:
         print(f"1-minute load average seen during the runs: min {min(loads):.2f}, max {max(loads):.2f}.")
 
