@@ -14,7 +14,9 @@
 #   scenarios: deflate-1k,deflate-16k,tls-handshake,tls-small,tls-large (default: all)
 #   servers:   holdfast,hb,websockets (each scenario runs those of them it lists)
 # Environment: BENCH_WORK (work dir; default ./.bench-work, git-ignored), SERVER_CPU (0),
-#   CLIENT_CPU (1), JOBS (build parallelism, default 1), CERT_KEY (ec | rsa; default ec: P-256).
+#   CLIENT_CPU (1), JOBS (build parallelism, default 1), CERT_KEY (ec | rsa; default ec: P-256),
+#   NICE (default 0; e.g. -10 as root on a shared machine: server and netload then win their
+#   cores from other processes, whatever their thread count).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +26,7 @@ WORK=$(cd "$WORK" && pwd)
 ROUNDS=3 DURATION=5 WARMUP=1 BASELINE=hb BUILD=1
 SCENARIOS=deflate-1k,deflate-16k,tls-handshake,tls-small,tls-large
 SERVERS=holdfast,hb,websockets
-SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1} JOBS=${JOBS:-1} CERT_KEY=${CERT_KEY:-ec}
+SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1} JOBS=${JOBS:-1} CERT_KEY=${CERT_KEY:-ec} NICE=${NICE:-0}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -124,7 +126,7 @@ CSV=$OUT/results.csv
 echo "scenario,round,server,status,msgs_per_s,mib_per_s,lat_p50_us,lat_p99_us,lat_p999_us,sent_wire_ratio,echo_wire_ratio,echoes_compressed,echoes_uncompressed,verified,errors,server_cpu_pct,client_cpu_pct,peak_rss_mib,loadavg,first_error" > "$CSV"
 PORT=$((20000 + RANDOM % 20000))
 
-echo "rounds $ROUNDS, ${DURATION}s per run (+${WARMUP}s warm-up); server on core $SERVER_CPU, netload on core $CLIENT_CPU; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rounds $ROUNDS, ${DURATION}s per run (+${WARMUP}s warm-up); server on core $SERVER_CPU, netload on core $CLIENT_CPU, nice $NICE; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 IFS=, read -r -a scenario_list <<< "$SCENARIOS"
 IFS=, read -r -a wanted <<< "$SERVERS"
 for scenario in "${scenario_list[@]}"; do
@@ -142,7 +144,7 @@ for scenario in "${scenario_list[@]}"; do
             while port_open $PORT; do PORT=$((PORT + 1)); done
             raw=$OUT/raw/$scenario-r$round-$server
             # shellcheck disable=SC2086 # the command is split into words on purpose
-            taskset -c "$SERVER_CPU" $(server_cmd "$server" "$PORT" "$tls") > "$raw.server.log" 2>&1 &
+            taskset -c "$SERVER_CPU" nice -n "$NICE" $(server_cmd "$server" "$PORT" "$tls") > "$raw.server.log" 2>&1 &
             SERVER_PID=$!
             up=0
             for _ in $(seq 1 200); do
@@ -156,7 +158,7 @@ for scenario in "${scenario_list[@]}"; do
                 ticks_before=$(cpu_ticks "$SERVER_PID")
                 start_ns=$(date +%s%N)
                 # shellcheck disable=SC2086
-                if ! timeout $(( ${DURATION%.*} + ${WARMUP%.*} + 60 )) taskset -c "$CLIENT_CPU" "$NETLOAD" $netload_args \
+                if ! timeout $(( ${DURATION%.*} + ${WARMUP%.*} + 60 )) taskset -c "$CLIENT_CPU" nice -n "$NICE" "$NETLOAD" $netload_args \
                         -d "$DURATION" -w "$WARMUP" --ca "$CERTS/ca.pem" -l "$scenario/$server" \
                         "$scheme://127.0.0.1:$PORT/" > "$raw.netload.txt" 2>&1; then
                     status=failed
