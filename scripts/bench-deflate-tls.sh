@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
         -b) BASELINE=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --smoke) ROUNDS=1 DURATION=1 WARMUP=0.5; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
