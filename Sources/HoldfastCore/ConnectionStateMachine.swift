@@ -234,7 +234,8 @@ public struct ConnectionStateMachine {
             }
             let frame: Frame?
             do {
-                frame = try parser.nextFrame(from: &inbound, messageBytesSoFar: message?.receivedBytes ?? 0)
+                frame = try parser.nextFrame(from: &inbound, messageBytesSoFar: message?.receivedBytes ?? 0,
+                                             messageIsCompressed: message?.isCompressed ?? false)
             } catch {
                 fail(error)
                 return popPending()

@@ -308,6 +308,12 @@ struct ConnectionStateMachineCompressionTests {
         var receiver = server(configuration: configuration)
         let exact = WebSocketMessage.binary([UInt8](repeating: 7, count: limit))
         #expect(receive(encoded(exact, by: &sender), &receiver) == [.deliver(exact)])
+        // Random bytes deflate to a little more than themselves: the wire may exceed the limit.
+        var random = SeededRandomNumberGenerator(seed: 3)
+        let noise = WebSocketMessage.binary((0..<limit).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let noiseOnTheWire = encoded(noise, by: &sender)
+        #expect(frameHeaders(noiseOnTheWire).reduce(0) { $0 + $1.length } > limit)
+        #expect(receive(noiseOnTheWire, &receiver) == [.deliver(noise)])
         let over = WebSocketMessage.binary([UInt8](repeating: 7, count: limit + 1))
         let close = closeWritten(receive(encoded(over, by: &sender), &receiver))
         #expect(close?.0 == 1009)
