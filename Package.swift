@@ -74,9 +74,8 @@ let package = Package(
             name: "HoldfastCLI",
             dependencies: [
                 "Holdfast",
-                // NIO's connect errors, turned into one-line causes (ConnectionFailure.swift).
+                // ByteBuffer for binary messages (the chat room, the probe, the status page).
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 // Registries shared across event loops (the chat room, the status page's viewers).
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -194,7 +194,7 @@ public final class ReconnectingWebSocket: Sendable {
             } catch let error as HandshakeError {
                 ending = error.status.map { .rejected(status: Int($0.code)) } ?? .connectFailed(error.reason)
             } catch {
-                ending = .connectFailed("\(error)")
+                ending = .connectFailed(WebSocketClient.describeFailure(error))
             }
             eventSink.yield(.disconnected(ending))
             if Task.isCancelled || outbox.closeRequest != nil { return }
