@@ -452,7 +452,7 @@ public struct ConnectionStateMachine {
             }
             if current.isCompressed {
                 message = nil  // release the stored buffer so appending does not copy it
-                return inflate(frame, into: current, isFirst: false)
+                return inflate(frame, into: consume current, isFirst: false)
             }
             if current.kind == .text, let failure = validateText(frame.payload, final: frame.fin) {
                 return failing(failure)
@@ -492,9 +492,8 @@ public struct ConnectionStateMachine {
     /// Inflates one frame of a compressed message (RFC 7692 §7.2.2) into `current` — or into a
     /// fragment of its own when fragments are delivered — within the message limit, and
     /// validates inflated text as it comes.
-    private mutating func inflate(_ frame: Frame, into current: MessageInProgress, isFirst: Bool) -> Action? {
+    private mutating func inflate(_ frame: Frame, into current: consuming MessageInProgress, isFirst: Bool) -> Action? {
         guard let decompressor else { preconditionFailure("RSV1 passed the parser without permessage-deflate") }
-        var current = current
         current.receivedBytes += frame.payload.readableBytes
         var output = deliversFragments ? ByteBuffer() : current.data
         current.data = ByteBuffer()  // so that `output` is the only reference and grows in place
