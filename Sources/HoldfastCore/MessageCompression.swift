@@ -60,6 +60,11 @@ final class MessageCompressor {
             if output.readableBytes >= 4,
                output.getBytes(at: output.writerIndex - 4, length: 4) == syncFlushTrailer {
                 output.moveWriterIndex(to: output.writerIndex - 4)
+            } else if output.readableBytes == 0 {
+                // Nothing new since the last flush: RFC 7692 §7.2.3.6 sends one 0x00 byte, which
+                // with the receiver's appended trailer is an empty stored block. An empty payload
+                // would leave the receiver reading the trailer as the start of a block.
+                output.writeInteger(UInt8(0))
             }
             if noContextTakeover { deflateReset(stream) }
         }

@@ -50,7 +50,9 @@ public enum PerMessageDeflateNegotiation {
             case .supported(let offeredLimit):
                 let limit = min(offeredLimit ?? 15, configuration.peerMaxWindowBits)
                 agreed.peerMaxWindowBits = limit
-                if limit < offeredLimit ?? 15 {
+                // Stated whenever it limits the client, even to the value it offered, so that the
+                // client cannot read a bare answer as leave to use 15 bits.
+                if limit < 15 {
                     response.append(.init("client_max_window_bits", value: String(limit)))
                 }
             }
@@ -80,7 +82,9 @@ public enum PerMessageDeflateNegotiation {
             }
             agreed.peerMaxWindowBits = limit
         } else {
-            agreed.peerMaxWindowBits = configuration.peerMaxWindowBits < 15 ? configuration.peerMaxWindowBits : 15
+            // A server accepting a limit must state it (§7.1.2.1); one that did not may use the
+            // full window, which a 15-bit decoder takes whatever the server actually does.
+            agreed.peerMaxWindowBits = 15
         }
         switch answered.clientMaxWindowBits {
         case .notOffered:

@@ -214,6 +214,21 @@ struct ConnectionStateMachineCompressionTests {
         #expect(receive(wire, &receiver) == [.deliver(.text(pieces.joined()))])
     }
 
+    @Test("§7.2.3.6: an empty final fragment is one 0x00 byte, and the window stays usable for the next message")
+    func emptyFinalFragment() {
+        var sender = client()
+        var receiver = server()
+        let text = String(repeating: "fragment ", count: 30)
+        var frames: [[UInt8]] = []
+        sender.encodeFragment(ByteBuffer(string: text), of: .text, isFinal: false) { frames.append(Array($0.readableBytesView)) }
+        sender.encodeFragment(ByteBuffer(), of: .text, isFinal: true) { frames.append(Array($0.readableBytesView)) }
+        let last = frames[frames.count - 1]
+        #expect(last[0] == 0x80 && last[1] & 0x7F == 1, "a final continuation with a one-byte payload")
+        #expect(receive(frames.flatMap { $0 }, &receiver) == [.deliver(.text(text))])
+        let next = String(repeating: "next ", count: 40)
+        #expect(receive(encoded(.text(next), by: &sender), &receiver) == [.deliver(.text(next))])
+    }
+
     @Test("in fragments mode each compressed frame is delivered inflated as it arrives")
     func fragmentsModeInflatesEachFrame() {
         var sender = client()

@@ -76,7 +76,7 @@ struct PerMessageDeflateNegotiationTests {
         #expect(notOffered.parameters.peerMaxWindowBits == 15)
         let limited = try #require(PerMessageDeflateNegotiation.accept(
             offers: offers("permessage-deflate; client_max_window_bits=9"), configuration: small))
-        #expect(limited.response.description == "permessage-deflate")
+        #expect(limited.response.description == "permessage-deflate; client_max_window_bits=9")
         #expect(limited.parameters.peerMaxWindowBits == 9)
     }
 
@@ -132,6 +132,10 @@ struct PerMessageDeflateNegotiationTests {
             offered: defaults)
         #expect(answered == PerMessageDeflateParameters(ownMaxWindowBits: 9, peerMaxWindowBits: 10,
                                                         peerNoContextTakeover: true))
+        // A limit offered but not confirmed: the server may use its full window.
+        let unconfirmed = try PerMessageDeflateNegotiation.validate(
+            response: answer("permessage-deflate"), offered: PerMessageDeflateConfiguration(peerMaxWindowBits: 10))
+        #expect(unconfirmed.peerMaxWindowBits == 15)
     }
 
     @Test("the client refuses answers its offer does not allow",
