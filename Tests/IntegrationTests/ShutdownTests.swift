@@ -32,8 +32,10 @@ struct ShutdownTests {
 
     /// Connects a Holdfast client to `path`, says hello, and waits for the server to close;
     /// returns how the connection ended and when (on the continuous clock).
+    /// The connect may take long: 200 handshakes at once, in a test process that runs every other
+    /// suite at the same time, can each wait several seconds on a busy machine.
     static func client(port: Int, path: String) async throws -> (CloseOutcome, ContinuousClock.Instant) {
-        try await connect("ws://127.0.0.1:\(port)\(path)") { ws in
+        try await connect("ws://127.0.0.1:\(port)\(path)", connectTimeout: .seconds(60)) { ws in
             try await ws.send(text: "hello")
             for await _ in ws.messages {}
             let ended = ContinuousClock.now
@@ -73,8 +75,16 @@ struct ShutdownTests {
                 for index in 0..<count {
                     clients.addTask { try await Self.client(port: port, path: "/client/\(index)").0 }
                 }
-                // Every hello arrived: every connection is registered and served.
-                let hellos = try await collect(count, of: received, "a hello from every client", limit: .seconds(90))
+                // Every hello arrived: every connection is registered and served. If not, the server
+                // is shut down before the error is thrown, so that the connected clients end and the
+                // failure shows — instead of a group waiting for clients that wait for the server.
+                let hellos: [String]
+                do {
+                    hellos = try await collect(count, of: received, "a hello from every client", limit: .seconds(90))
+                } catch {
+                    await server.shutdown()
+                    throw error
+                }
                 #expect(Set(hellos) == Set((0..<count).map { "/client/\($0) hello" }))
 
                 let report = try await withTimeout("the shutdown") { await server.shutdown() }

@@ -36,15 +36,16 @@ func withServer<Result: Sendable>(
     }
 }
 
-/// Connects a Holdfast client with test settings (see ``testWebSocketConfiguration``).
+/// Connects a Holdfast client with test settings (see ``testWebSocketConfiguration``); the
+/// connect and the upgrade may each take `connectTimeout`.
 func connect<Result: Sendable>(
     _ url: String, subprotocols: [String] = [], headers: HTTPHeaders = [:],
-    maxMessageSize: Int = WebSocketConfiguration.defaultMaxMessageSize,
+    maxMessageSize: Int = WebSocketConfiguration.defaultMaxMessageSize, connectTimeout: TimeAmount = .seconds(5),
     _ body: (WebSocket) async throws -> Result
 ) async throws -> Result {
     let configuration = WebSocketClientConfiguration(
         webSocket: testWebSocketConfiguration(maxMessageSize: maxMessageSize), subprotocols: subprotocols,
-        headers: headers, connectTimeout: .seconds(5))
+        headers: headers, connectTimeout: connectTimeout)
     return try await WebSocketClient.connect(to: url, configuration: configuration, logger: silentLogger, body)
 }
 
