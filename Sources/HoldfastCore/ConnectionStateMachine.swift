@@ -514,13 +514,7 @@ public struct ConnectionStateMachine {
         current.inflatedBytes += output.readableBytes - before
         if current.kind == .text {
             if isFirst { textValidator = UTF8Validator() }
-            let valid = output.withUnsafeReadableBytes { bytes in
-                textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[before...]))
-            }
-            if !valid { return failing(.invalidPayload("text message is not valid UTF-8")) }
-            if frame.fin, !textValidator.isComplete {
-                return failing(.invalidPayload("text message ends inside a UTF-8 sequence"))
-            }
+            if let failure = validateText(output, from: before, final: frame.fin) { return failing(failure) }
         }
         if deliversFragments {
             if !frame.fin { message = current }
@@ -564,8 +558,14 @@ public struct ConnectionStateMachine {
     private mutating func validateText(_ payload: ByteBuffer, final: Bool) -> WebSocketProtocolError? {
         let skip = validatedBytesOfPartialFrame
         validatedBytesOfPartialFrame = 0
+        return validateText(payload, from: skip, final: final)
+    }
+
+    /// Validates the bytes of `payload` from `offset` on, continuing the message's validation;
+    /// `final` also requires the message to end on a character boundary.
+    private mutating func validateText(_ payload: ByteBuffer, from offset: Int, final: Bool) -> WebSocketProtocolError? {
         let valid = payload.withUnsafeReadableBytes { bytes in
-            textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[skip...]))
+            textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
         }
         guard valid else { return .invalidPayload("text message is not valid UTF-8") }
         if final, !textValidator.isComplete { return .invalidPayload("text message ends inside a UTF-8 sequence") }
