@@ -227,7 +227,29 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
                       promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in Self.closeAfterAnswer(channel) }
         outcome.succeed(.notUpgraded)
+    }
+
+    /// How long a client that was answered and refused may go on sending before its connection
+    /// is closed anyway.
+    static let lingerTime = TimeAmount.seconds(2)
+
+    /// Closes the sending side first and the connection later, so that the client reads the
+    /// whole answer: closing a socket while part of the request is still unread in it (a large
+    /// request, or a TLS ClientHello sent to a plain server) makes the kernel reset the
+    /// connection, and a reset can discard the answer before the client reads it. Whatever the
+    /// client sends meanwhile is read and dropped (nothing is buffered); the connection closes
+    /// when the client closes its side, or after ``lingerTime``.
+    private static func closeAfterAnswer(_ channel: any Channel) {
+        channel.close(mode: .output).whenComplete { result in
+            guard case .success = result else {
+                // The transport cannot half-close (or is already closed): close it whole.
+                channel.close(promise: nil)
+                return
+            }
+            let deadline = channel.eventLoop.scheduleTask(in: lingerTime) { channel.close(promise: nil) }
+            channel.closeFuture.whenComplete { _ in deadline.cancel() }
+        }
     }
 }

@@ -60,4 +60,25 @@ struct HandshakeTests {
             #expect(head.lowercased().contains("sec-websocket-version: 13"))
         }
     }
+
+    @Test("a malformed request much larger than one read still gets its 400 before the server closes")
+    func largeMalformedRequest() async throws {
+        // Like a TLS ClientHello sent to a plain server, but 64 KiB: most of it is still unread
+        // when the server answers. Closing then would reset the connection and could discard the
+        // answer; the server closes its side first and drops the rest as it arrives.
+        var garbage: [UInt8] = [0x16, 0x03, 0x01]
+        garbage += (0..<(64 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        try await withServer(handler: echo) { port in
+            for _ in 0..<5 {
+                let (head, body) = try await RawConnection.with(port: port) { connection in
+                    try await connection.write(garbage)
+                    let head = try await connection.readHTTPHead()
+                    var rest = try await connection.readToEnd()
+                    return (head, rest.readString(length: rest.readableBytes) ?? "")
+                }
+                #expect(head.hasPrefix("HTTP/1.1 400 "), "\(head)")
+                #expect(body == "malformed HTTP request\n")
+            }
+        }
+    }
 }
