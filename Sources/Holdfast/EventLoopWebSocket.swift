@@ -16,7 +16,7 @@ public struct EventLoopWebSocket: Identifiable {
     /// The subprotocol both sides agreed on, if any.
     public let subprotocol: String?
     /// The event loop the connection, and every call on it, runs on.
-    public let eventLoop: any EventLoop
+    public var eventLoop: any EventLoop { handler.eventLoop }
 
     /// Identifies the connection: every value for the same connection has the same `id`, so a
     /// handler can keep a registry of its connections (a chat room's members).
@@ -26,7 +26,6 @@ public struct EventLoopWebSocket: Identifiable {
         self.handler = upgraded.handler.value
         self.request = upgraded.request
         self.subprotocol = upgraded.subprotocol
-        self.eventLoop = upgraded.handler.eventLoop
     }
 
     /// Sends a message (fragmented to the configured fragment size). While the socket is full,

@@ -213,15 +213,10 @@ public final class WebSocketServer: Service, Sendable {
         var eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)?
         if case .eventLoop(let handler) = handling {
             eventLoopDelivery = { upgraded in
-                let connection = EventLoopWebSocket(upgraded)
-                upgraded.handler.value.deliverOnEventLoop(
-                    received: { element in
-                        switch element {
-                        case .message(let message): handler.received(message, on: connection)
-                        case .fragment(let fragment): handler.received(fragment, on: connection)
-                        }
-                    },
-                    closed: { outcome in handler.connectionClosed(connection, outcome: outcome) })
+                let delivery = EventLoopDelivery(handler: handler, connection: EventLoopWebSocket(upgraded))
+                // Each closure captures only the one object, so neither needs a context of its own.
+                upgraded.handler.value.deliverOnEventLoop(received: { delivery.received($0) },
+                                                          closed: { delivery.closed($0) })
             }
         }
         let settings = ServerHandshakeSettings(configuration: configuration.webSocket,
@@ -242,9 +237,11 @@ public final class WebSocketServer: Service, Sendable {
                     return
                 }
                 metrics.connectionOpened()
-                handler.closeOutcome.whenSuccess { outcome in
+                // Only the request is kept for the log line: the rest of the handshake (the
+                // response's headers) is not held for the connection's lifetime.
+                handler.whenClosed { [request = upgraded.request] outcome in
                     metrics.connectionClosed(outcome)
-                    Self.logClose(outcome, request: upgraded.request, logger: logger)
+                    Self.logClose(outcome, request: request, logger: logger)
                     connections.ended(id, outcome: outcome)
                 }
                 if case .eventLoop(let eventLoopHandler) = handling {
@@ -263,6 +260,7 @@ public final class WebSocketServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
                 .bind(host: configuration.host, port: configuration.port) { [tls = configuration.tls] channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handshake = try Self.configureConnection(channel, tls: tls, settings: settings)
@@ -334,6 +332,13 @@ public final class WebSocketServer: Service, Sendable {
         _ = await webSocket.close(code: closeCode)
     }
 
+    /// How each connection sizes its receive buffer: it starts at 512 bytes, room for a typical
+    /// upgrade request, where NIO starts at 2 KiB, and then adapts to the traffic (64 B to
+    /// 64 KiB) as NIO's does. An idle connection keeps its last receive buffer for the next read,
+    /// so the smaller start is 1.5 KiB less memory for every connection that has said nothing
+    /// since its handshake; a larger request only takes one more read.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
     /// Logs how a connection ended, with its code's name and meaning: at debug level for the
     /// ordinary ends (1000, 1001), at info level for the others.
     private static func logClose(_ outcome: CloseOutcome, request: UpgradeRequest, logger: Logger) {
@@ -358,6 +363,7 @@ public final class WebSocketServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
                 .childChannelInitializer { [tls = configuration.tls] channel in
                     channel.eventLoop.makeCompletedFuture {
                         track(try Self.configureConnection(channel, tls: tls, settings: settings))
@@ -568,5 +574,28 @@ extension NIOLoopBound where Value == WebSocketChannelHandler {
         eventLoop.scheduleTask(in: delay) {
             _ = self.value.close(frame, timeout: timeout)
         }
+    }
+}
+
+/// Hands one connection's messages and end to a ``WebSocketEventLoopHandler``: one small object
+/// per connection, shared by the channel handler's two callbacks.
+private final class EventLoopDelivery {
+    let handler: any WebSocketEventLoopHandler
+    let connection: EventLoopWebSocket
+
+    init(handler: any WebSocketEventLoopHandler, connection: EventLoopWebSocket) {
+        self.handler = handler
+        self.connection = connection
+    }
+
+    func received(_ element: WebSocketChannelHandler.InboundElement) {
+        switch element {
+        case .message(let message): handler.received(message, on: connection)
+        case .fragment(let fragment): handler.received(fragment, on: connection)
+        }
+    }
+
+    func closed(_ outcome: CloseOutcome) {
+        handler.connectionClosed(connection, outcome: outcome)
     }
 }

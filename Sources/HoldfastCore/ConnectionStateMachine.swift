@@ -26,17 +26,19 @@ public struct ConnectionStateMachine {
         case scheduleCloseTimeout(TimeAmount)
     }
 
+    /// The closing states are `indirect`: their frames live on the heap once a close begins, so
+    /// that an open connection's machine does not carry room for two close frames.
     private enum State {
         /// Messages flow both ways.
         case open
         /// We sent a close frame and wait for the peer's; data still arrives and is delivered.
-        case closeSent(CloseFrame)
+        indirect case closeSent(CloseFrame)
         /// We failed the connection with this close frame; input is discarded until TCP ends.
-        case failed(CloseFrame)
+        indirect case failed(CloseFrame)
         /// The peer's close frame arrived and ours was sent; only the TCP close remains.
-        case closeExchanged(sent: CloseFrame, received: CloseFrame)
+        indirect case closeExchanged(sent: CloseFrame, received: CloseFrame)
         /// TCP is closed.
-        case closed(CloseOutcome)
+        indirect case closed(CloseOutcome)
     }
 
     private struct MessageInProgress {
@@ -53,8 +55,10 @@ public struct ConnectionStateMachine {
 
     /// Which end this machine is.
     public let role: Role
-    /// The limits and timeouts in force.
-    public let configuration: WebSocketConfiguration
+    /// How long a close handshake waits for the peer's close frame. (The limits in force live in
+    /// the parser; the machine keeps no copy of the whole configuration, since every
+    /// connection holds one machine for its lifetime.)
+    private let closeTimeout: TimeAmount
 
     private var state: State = .open
     private var parser: FrameParser
@@ -68,7 +72,9 @@ public struct ConnectionStateMachine {
     private var textValidator = UTF8Validator()
     /// Bytes of the frame now arriving that were validated as UTF-8 before the frame completed.
     private var validatedBytesOfPartialFrame = 0
-    private var randomSource: any RandomNumberGenerator
+    /// Where a client's masking keys come from; `nil` for a server, which never masks. Boxed, so
+    /// that a server's machine does not carry an existential's worth of bytes it never uses.
+    private let maskingKeys: MaskingKeySource?
     /// The kind of the fragmented message being sent, between its first and its final fragment.
     private var outboundMessageKind: WebSocketMessage.Kind?
     /// Whether the fragmented message being sent is compressed.
@@ -95,10 +101,10 @@ public struct ConnectionStateMachine {
                 compression: PerMessageDeflateParameters? = nil,
                 randomSource: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.role = role
-        self.configuration = configuration
+        self.closeTimeout = configuration.closeTimeout
         self.parser = FrameParser(role: role, maxFrameSize: configuration.effectiveMaxFrameSize,
                                   maxMessageSize: configuration.effectiveMaxMessageSize)
-        self.randomSource = randomSource
+        self.maskingKeys = role == .client ? MaskingKeySource(randomSource) : nil
         self.compression = compression
         let settings = configuration.compression ?? PerMessageDeflateConfiguration()
         self.minimumCompressedSize = settings.minimumMessageSize
@@ -149,7 +155,7 @@ public struct ConnectionStateMachine {
         if let code = frame.code, !code.isAllowedOnWire { frame = CloseFrame(code: nil) }
         state = .closeSent(frame)
         pending.append(.write(encodeControl(.connectionClose, payload: frame.encoded())))
-        pending.append(.scheduleCloseTimeout(timeout ?? configuration.closeTimeout))
+        pending.append(.scheduleCloseTimeout(timeout ?? closeTimeout))
     }
 
     /// The close timeout scheduled earlier expired. Drain ``nextAction()`` afterwards.
@@ -387,11 +393,12 @@ public struct ConnectionStateMachine {
     private mutating func encodeFrame(opcode: Opcode, reservedBits: ReservedBits, payload: ByteBuffer, fin: Bool,
                                       into output: inout ByteBuffer, separately: SeparateWrite) {
         let length = payload.readableBytes
-        switch role {
-        case .client:
+        switch maskingKeys {
+        case let maskingKeys?:
+            // A client masks every frame with a fresh key (RFC 6455 §5.3).
             FrameSerializer.write(Frame(fin: fin, reservedBits: reservedBits, opcode: opcode, payload: payload),
-                                  maskingKey: MaskingKey.random(using: &randomSource), into: &output)
-        case .server:
+                                  maskingKey: maskingKeys.next(), into: &output)
+        case nil:
             let coalesce = length <= Self.coalescingLimit
             output.reserveCapacity(minimumWritableBytes: FrameSerializer.headerLength(payloadLength: length, masked: false)
                                    + (coalesce ? length : 0))
@@ -498,10 +505,10 @@ public struct ConnectionStateMachine {
         var output = deliversFragments ? ByteBuffer() : current.data
         current.data = ByteBuffer()  // so that `output` is the only reference and grows in place
         let before = output.readableBytes
-        let limit = configuration.effectiveMaxMessageSize
+        let limit = parser.maxMessageSize
         let messageAllowance = limit == Int.max ? Int.max : limit - current.inflatedBytes
         // Streamed fragments keep memory within one frame, inflated as well as on the wire.
-        let frameLimit = configuration.effectiveMaxFrameSize
+        let frameLimit = parser.maxFrameSize
         let (allowance, tooBig): (Int, WebSocketProtocolError) = deliversFragments && frameLimit < messageAllowance
             ? (frameLimit, .frameTooBig(limit: frameLimit))
             : (messageAllowance, .messageTooBig(limit: limit))
@@ -550,7 +557,7 @@ public struct ConnectionStateMachine {
     private mutating func appendEndOfHandshake() {
         switch role {
         case .server: pending.append(.closeConnection)
-        case .client: pending.append(.scheduleCloseTimeout(configuration.closeTimeout))
+        case .client: pending.append(.scheduleCloseTimeout(closeTimeout))
         }
     }
 
@@ -604,7 +611,7 @@ public struct ConnectionStateMachine {
             state = .failed(frame)
             pending.append(.write(encodeControl(.connectionClose, payload: frame.encoded())))
             if role == .server { pending.append(.shutdownOutput) }
-            pending.append(.scheduleCloseTimeout(configuration.closeTimeout))
+            pending.append(.scheduleCloseTimeout(closeTimeout))
         case .closeSent(let sent):
             // Our close frame is already out; the peer broke the protocol while answering it.
             state = .failed(sent)
@@ -618,8 +625,23 @@ public struct ConnectionStateMachine {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(FrameSerializer.headerLength(payloadLength: payload.readableBytes, masked: true)
                                + payload.readableBytes)
-        let key: MaskingKey? = role == .client ? MaskingKey.random(using: &randomSource) : nil
+        let key = maskingKeys?.next()
         FrameSerializer.write(Frame(opcode: opcode, payload: payload), maskingKey: key, into: &buffer)
         return buffer
+    }
+}
+
+/// A client's source of masking keys: a random number generator in a box, which the machine's
+/// copies share.
+private final class MaskingKeySource {
+    private var generator: any RandomNumberGenerator
+
+    init(_ generator: any RandomNumberGenerator) {
+        self.generator = generator
+    }
+
+    /// A fresh key for the next frame.
+    func next() -> MaskingKey {
+        MaskingKey.random(using: &generator)
     }
 }

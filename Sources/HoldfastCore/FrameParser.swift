@@ -35,7 +35,9 @@ public struct FrameParser: Sendable {
     private var state: State = .awaitingHeader
     /// Bytes of a header that arrived split across reads.
     private var partialHeader = Self.emptyBuffer
-    private let allocator = ByteBufferAllocator()
+    /// Shared by every parser: the allocator is a few function pointers, not worth a copy in
+    /// each connection.
+    private static let allocator = ByteBufferAllocator()
 
     /// The longest header: 2 bytes, a 64-bit length and a masking key.
     static let maximumHeaderLength = 14
@@ -197,7 +199,7 @@ public struct FrameParser: Sendable {
         if input.readableBytes >= length, header.maskingKey == nil {
             return frame(header, input.readSlice(length: length) ?? ByteBuffer())
         }
-        var payload = allocator.buffer(capacity: length)
+        var payload = Self.allocator.buffer(capacity: length)
         return continuePayload(header, payload: &payload, phase: 0, from: &input)
     }
 

@@ -9,7 +9,12 @@ public struct UpgradeRequest: Sendable {
     public var remoteAddress: SocketAddress?
 
     /// Creates a request from its head and the peer's address.
+    ///
+    /// The headers are stored at their exact count: NIO's parser reserves room for 16, and a
+    /// server keeps each connection's request as long as the connection lives.
     public init(head: HTTPRequestHead, remoteAddress: SocketAddress?) {
+        var head = head
+        head.headers = HTTPHeaders(head.headers.map { ($0.name, $0.value) })
         self.head = head
         self.remoteAddress = remoteAddress
     }

@@ -67,7 +67,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
     /// Pings sent and not yet answered, oldest first.
     private var pongWaiters: [(payload: ByteBuffer, promise: EventLoopPromise<Void>)] = []
-    private let closedPromise: EventLoopPromise<CloseOutcome>
+    /// Made when ``closeOutcome`` is first asked for before the end: a connection served on the
+    /// event loop usually never asks, and a promise is an allocation that would live as long as
+    /// the connection.
+    private var closedPromise: EventLoopPromise<CloseOutcome>?
+    /// What ``whenClosed(_:)`` registered, run when TCP closes, before ``closedCallback``.
+    private var closeHooks: ((CloseOutcome) -> Void)?
 
     /// Creates the handler for a connection upgraded on `eventLoop`.
     /// - Parameters:
@@ -87,13 +92,36 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         case (let own?, let peer?): self.fragmentSize = min(own, peer)
         case (let own, let peer): self.fragmentSize = own ?? peer
         }
-        self.closedPromise = eventLoop.makePromise()
+        self.eventLoop = eventLoop
     }
 
-    private var eventLoop: any EventLoop { closedPromise.futureResult.eventLoop }
+    /// The event loop of the connection: every call on the handler is made there.
+    public let eventLoop: any EventLoop
 
     /// Succeeds with how the connection ended once TCP has closed.
-    public var closeOutcome: EventLoopFuture<CloseOutcome> { closedPromise.futureResult }
+    public var closeOutcome: EventLoopFuture<CloseOutcome> {
+        if let outcome = machine.closeOutcome { return eventLoop.makeSucceededFuture(outcome) }
+        if let closedPromise { return closedPromise.futureResult }
+        let promise = eventLoop.makePromise(of: CloseOutcome.self)
+        closedPromise = promise
+        return promise.futureResult
+    }
+
+    /// Calls `callback` on the event loop with how the connection ended, once TCP has closed (at
+    /// once if it has): what `closeOutcome.whenSuccess` does, without a future kept for the
+    /// connection's lifetime. Callbacks run in the order they were registered.
+    public func whenClosed(_ callback: @escaping (CloseOutcome) -> Void) {
+        if let outcome = machine.closeOutcome {
+            callback(outcome)
+        } else if let earlier = closeHooks {
+            closeHooks = { outcome in
+                earlier(outcome)
+                callback(outcome)
+            }
+        } else {
+            closeHooks = callback
+        }
+    }
 
     /// Makes the sequence of received messages for this handler. Call once, on the event loop,
     /// before the handler is added to the pipeline.
@@ -101,7 +129,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         let sequence = Inbound.makeSequence(
             backPressureStrategy: .init(lowWatermark: lowWatermark, highWatermark: highWatermark),
             finishOnDeinit: true,
-            delegate: InboundDelegate(handler: NIOLoopBound(self, eventLoop: closedPromise.futureResult.eventLoop))
+            delegate: InboundDelegate(handler: NIOLoopBound(self, eventLoop: eventLoop))
         )
         source = sequence.source
         return sequence.sequence
@@ -192,9 +220,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         for (_, promise) in deferredSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
         deferredSends.removeAll()
         refuseOutbound()
-        closedPromise.succeed(outcome)
+        closedPromise?.succeed(outcome)
+        closedPromise = nil
+        closeHooks?(outcome)
         closedCallback?(outcome)
         inboundCallback = nil
+        closeHooks = nil
         closedCallback = nil
         context.fireChannelInactive()
     }
@@ -359,11 +390,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// Starts the close handshake with `frame`, waiting `timeout` (default: the configured close
     /// timeout) for the peer's answer; returns how the connection ended once TCP closed.
     public func close(_ frame: CloseFrame, timeout: TimeAmount? = nil) -> EventLoopFuture<CloseOutcome> {
-        guard let context else { return closedPromise.futureResult }
+        guard let context else { return closeOutcome }
         machine.closeRequested(frame, timeout: timeout)
         runActions(context: context)
         flushIfNeeded(context: context)
-        return closedPromise.futureResult
+        return closeOutcome
     }
 
     /// Closes the TCP connection at once, without a close handshake.
