@@ -56,7 +56,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var isReading = false
     private var needsFlush = false
     /// Frames encoded since the last write to the channel: everything sent in one read or one
-    /// event-loop tick goes out as one buffer (one allocation for the batch, not one per frame).
+    /// event-loop tick goes out as one buffer, in memory the thread's connections share
+    /// (``SpareOutputBuffer``): no allocation per frame, and none per batch in steady state.
     private var batch = ByteBuffer()
     private var flushScheduled = false
     private var readPaused = false
@@ -283,6 +284,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             deferredSends.append((message, promise))
             return false
         }
+        startBatchIfNeeded()
         machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
         trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
         return true
@@ -292,6 +294,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// messages that waited for it go out.
     private func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
                                 context: ChannelHandlerContext) {
+        startBatchIfNeeded()
         machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
             writeSeparately(&$0, $1, context: context)
         }
@@ -492,17 +495,27 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Gives the batch the thread's spare memory, unless it already has memory of its own.
+    private func startBatchIfNeeded() {
+        if batch.capacity == 0 { batch = SpareOutputBuffer.take() }
+    }
+
     /// Writes what the batch holds (without flushing), before anything written on its own.
     private func writeBatch(context: ChannelHandlerContext) {
         guard batch.readableBytes > 0 else { return }
         context.write(wrapOutboundOut(batch), promise: nil)
-        // The channel holds the written batch until the socket takes it: start a new one.
+        // The channel holds the written bytes until the socket takes them; the memory is then
+        // free for the next batch on this thread, this connection's or another's.
+        SpareOutputBuffer.giveBack(batch)
         batch = ByteBuffer()
     }
 
     /// A large payload goes out as it is, after everything encoded before it (its header last).
     private func writeSeparately(_ output: inout ByteBuffer, _ payload: ByteBuffer, context: ChannelHandlerContext) {
-        if output.readableBytes > 0 { context.write(wrapOutboundOut(output), promise: nil) }
+        if output.readableBytes > 0 {
+            context.write(wrapOutboundOut(output), promise: nil)
+            SpareOutputBuffer.giveBack(output)
+        }
         context.write(wrapOutboundOut(payload), promise: nil)
         output = ByteBuffer()
     }
