@@ -33,6 +33,7 @@ struct Serve: AsyncParsableCommand {
             Examples:
               holdfast serve                                   # ws://127.0.0.1:8080
               holdfast serve --port 0                          # any free port
+              holdfast serve --api tasks                       # echo through the async API
               holdfast serve --mode broadcast                  # a chat room
               holdfast serve --mode files --files-dir inbox    # receive 'holdfast send' transfers
               holdfast serve --host :: --port 9001 --max-message-size 16777216
@@ -50,6 +51,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("echo: each message back to its sender; broadcast: to every other client; files: receive transfers.",
                                valueName: "echo|broadcast|files"))
     var mode = ServeMode.echo
+
+    @Option(help: ArgumentHelp(
+        "How echo connections are served: event-loop (callbacks on the connection's event loop, the fastest) or tasks (a task per connection reading its messages, the async API).",
+        valueName: "event-loop|tasks"))
+    var api = ServeAPI.eventLoop
 
     @Option(name: .customLong("files-dir"), help: "Where --mode files writes received files.")
     var filesDirectory: String?
@@ -110,6 +116,7 @@ struct Serve: AsyncParsableCommand {
         if let fragmentSize, fragmentSize <= 0 { throw ValidationError("--fragment-size must be positive") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
         if stream, mode != .echo { throw Terminal.fail("--stream echoes fragments as they arrive; it cannot be used with --mode \(mode)") }
+        if api == .tasks, mode != .echo { throw Terminal.fail("--api tasks is for --mode echo (broadcast runs on the event loop, files in tasks)") }
         if mode == .files, filesDirectory == nil { throw Terminal.fail("--mode files needs --files-dir DIR, where received files go") }
         if mode != .files, filesDirectory != nil { throw Terminal.fail("--files-dir is for --mode files") }
         guard filesMaxTotalBytes > 0 else { throw ValidationError("--files-max-total-bytes must be positive") }
@@ -173,6 +180,14 @@ struct Serve: AsyncParsableCommand {
                     try await webSocket.sendFragment(fragment.data, of: fragment.kind, isFinal: fragment.isFinal)
                 }
             }
+        } else if api == .tasks {
+            // The same echo through the async API: a task per connection.
+            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
+                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+                for await message in webSocket.messages {
+                    try await webSocket.send(message)
+                }
+            }
         } else {
             let handler = ServeHandler(mode: mode, room: BroadcastRoom(), board: board)
             server = WebSocketServer(configuration: configuration, logger: logger, eventLoopHandler: handler)
@@ -224,7 +239,8 @@ struct Serve: AsyncParsableCommand {
     /// The limits and settings in force, as the status page lists them.
     private func limits(_ webSocket: WebSocketConfiguration) -> [(name: String, value: String)] {
         var limits: [(name: String, value: String)] = [
-            ("Mode", stream ? "echo, fragment by fragment (--stream)" : mode.rawValue),
+            ("Mode", stream ? "echo, fragment by fragment (--stream)"
+                : mode == .echo && api == .tasks ? "echo, a task per connection (--api tasks)" : mode.rawValue),
             ("Largest message", Self.size(maxMessageSize) + " (more: close 1009)"),
             ("Largest frame", Self.size(webSocket.effectiveMaxFrameSize) + " (more: close 1009)"),
             ("Fragments sent", fragmentSize.map { "at most " + Self.size($0) } ?? "none (whole messages)"),

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Holdfast
 
 /// What `holdfast serve` does with each message: send it back, or to everyone else.
@@ -8,6 +9,14 @@ enum ServeMode: String, CaseIterable, Sendable {
     case broadcast
     /// Transfers are received into a directory (`--files-dir`), in a task per connection.
     case files
+}
+
+/// Which of the library's two APIs `holdfast serve` echoes through.
+enum ServeAPI: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// A ``WebSocketEventLoopHandler``: callbacks on each connection's event loop.
+    case eventLoop = "event-loop"
+    /// A task per connection, reading `webSocket.messages` and sending with `await`.
+    case tasks
 }
 
 /// The event-loop handler of `holdfast serve`: connections to ``StatusBoard/path`` are status
