@@ -258,9 +258,6 @@ public final class WebSocketServer: Service, Sendable {
             serverChannel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: configuration.backlog)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
-                .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
                 .bind(host: configuration.host, port: configuration.port) { [tls = configuration.tls] channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handshake = try Self.configureConnection(channel, tls: tls, settings: settings)
@@ -295,6 +292,13 @@ public final class WebSocketServer: Service, Sendable {
                                             settings: ServerHandshakeSettings) throws
         -> EventLoopFuture<ServerHandshakeOutcome>
     {
+        // Set here rather than as the bootstrap's child options, which NIO applies one future
+        // after another: a few allocations per connection saved. (TCP_NODELAY needs no setting:
+        // NIO sets it on the listening socket, and accepted sockets inherit it.)
+        if let options = channel.syncOptions {
+            try options.setOption(.maxMessagesPerRead, value: 16)
+            try options.setOption(.recvAllocator, value: receiveBuffers)
+        }
         if let tls {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context),
                                                            name: "holdfast.tls")
@@ -361,9 +365,6 @@ public final class WebSocketServer: Service, Sendable {
             listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: configuration.backlog)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
-                .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
                 .childChannelInitializer { [tls = configuration.tls] channel in
                     channel.eventLoop.makeCompletedFuture {
                         track(try Self.configureConnection(channel, tls: tls, settings: settings))

