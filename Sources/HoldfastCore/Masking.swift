@@ -102,6 +102,7 @@ public struct MaskingKey: Sendable, Hashable {
     /// Masks or unmasks `buffer`'s readable bytes in place, starting at key byte `phase`.
     /// Returns the phase for the byte after the last.
     @inlinable
+    @inline(__always)
     @discardableResult
     public func apply(to buffer: inout ByteBuffer, phase: Int = 0) -> Int {
         buffer.withUnsafeMutableReadableBytes { raw -> Int in
