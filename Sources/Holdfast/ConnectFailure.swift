@@ -33,7 +33,7 @@ extension WebSocketClient {
             return "unknown host '\(error.host)' (\(error.errorDescription))"
         case let error as ChannelError:
             if case .connectTimeout(let timeout) = error {
-                return "no answer within \(seconds(timeout)) (connection timed out)"
+                return "no answer within \(timeout.secondsDescription) (connection timed out)"
             }
             return "\(error)"
         case let error as HandshakeError:
@@ -57,8 +57,4 @@ extension WebSocketClient {
         }
     }
 
-    private static func seconds(_ time: TimeAmount) -> String {
-        let value = Double(time.nanoseconds) / 1e9
-        return value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
-    }
 }

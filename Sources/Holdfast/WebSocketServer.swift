@@ -44,6 +44,25 @@ public struct WebSocketServerConfiguration: Sendable {
     /// a TLS handshake, whichever way connections are handled. Default `nil`: plain `ws://`, for
     /// loopback or behind a proxy that terminates TLS.
     public var tls: WebSocketServerTLS?
+    /// How long a new connection may take to deliver its whole upgrade request (TLS handshake
+    /// included) before it is answered 408 Request Timeout and closed: the defence against
+    /// slow-loris clients. Default 10 s; `nil`: no limit.
+    public var handshakeTimeout: TimeAmount?
+    /// The most bytes an upgrade request's header fields may take together (and any one of
+    /// them); more gets 431 Request Header Fields Too Large. Default 32 KiB.
+    public var maxHandshakeHeaderSize: Int
+    /// The most WebSocket connections open at once: a handshake over it gets 503 Service
+    /// Unavailable with `Retry-After: 1` (and a connection that gets past the check while others
+    /// complete on other threads is closed at once with 1013 Try Again Later). Default `nil`: no
+    /// limit beyond the process's file descriptors.
+    public var maxConnections: Int?
+    /// Connections that receive nothing, not even a pong, for this long are closed with 1001
+    /// Going Away and the reason `nothing received for N s`. Default `nil`: kept however quiet.
+    public var idleTimeout: TimeAmount?
+    /// The origins browsers may connect from (`Origin`, e.g. `https://example.com`, compared
+    /// without regard to case); any other gets 403 Forbidden. Requests without an `Origin`, which
+    /// browsers always send, are let through. Default `nil`: every origin.
+    public var allowedOrigins: [String]?
 
     /// Creates a configuration; every parameter defaults as documented on its property.
     public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
@@ -52,7 +71,9 @@ public struct WebSocketServerConfiguration: Sendable {
                 plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
                 threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
                 shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil,
-                tls: WebSocketServerTLS? = nil) {
+                tls: WebSocketServerTLS? = nil, handshakeTimeout: TimeAmount? = .seconds(10),
+                maxHandshakeHeaderSize: Int = 32 * 1024, maxConnections: Int? = nil, idleTimeout: TimeAmount? = nil,
+                allowedOrigins: [String]? = nil) {
         self.host = host
         self.port = port
         self.webSocket = webSocket
@@ -65,6 +86,11 @@ public struct WebSocketServerConfiguration: Sendable {
         self.shutdownReason = shutdownReason
         self.shutdownSpread = shutdownSpread
         self.tls = tls
+        self.handshakeTimeout = handshakeTimeout
+        self.maxHandshakeHeaderSize = maxHandshakeHeaderSize
+        self.maxConnections = maxConnections
+        self.idleTimeout = idleTimeout
+        self.allowedOrigins = allowedOrigins
     }
 }
 
@@ -219,12 +245,20 @@ public final class WebSocketServer: Service, Sendable {
                                                           closed: { delivery.closed($0) })
             }
         }
-        let settings = ServerHandshakeSettings(configuration: configuration.webSocket,
+        var settings = ServerHandshakeSettings(configuration: configuration.webSocket,
                                                shouldUpgrade: effectiveShouldUpgrade(),
                                                isDraining: { connections.isDraining },
                                                eventLoopDelivery: eventLoopDelivery,
                                                plainHTTP: configuration.plainHTTP, logger: logger,
                                                trafficObserver: { metrics.observer(for: $0) })
+        settings.handshakeTimeout = configuration.handshakeTimeout
+        settings.maxHeaderSize = configuration.maxHandshakeHeaderSize
+        settings.allowedOrigins = configuration.allowedOrigins
+        settings.idleTimeout = configuration.idleTimeout
+        let maxConnections = configuration.maxConnections
+        if let maxConnections {
+            settings.isFull = { connections.openCount >= maxConnections }
+        }
         let handling = self.handling
         /// Every upgraded connection is registered on its event loop, so that a shutdown reaches
         /// it and its end is counted, whichever way it is handled.
@@ -232,8 +266,16 @@ public final class WebSocketServer: Service, Sendable {
             handshake.whenSuccess { outcome in
                 guard case .upgraded(let upgraded) = outcome else { return }
                 let handler = upgraded.handler.value
-                guard let id = connections.register(upgraded.handler) else {
+                let id: Int
+                switch connections.register(upgraded.handler, limit: maxConnections) {
+                case .registered(let registered):
+                    id = registered
+                case .draining:
                     _ = handler.close(CloseFrame(code: .goingAway, reason: drainReason))
+                    return
+                case .full:
+                    // Others were upgraded on other threads since this one passed the check.
+                    _ = handler.close(CloseFrame(code: .tryAgainLater, reason: "too many connections"))
                     return
                 }
                 metrics.connectionOpened()
@@ -258,7 +300,7 @@ public final class WebSocketServer: Service, Sendable {
             serverChannel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: configuration.backlog)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { [tls = configuration.tls] channel in
+                .bind(host: configuration.host, port: configuration.port) { [tls = configuration.tls, settings] channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handshake = try Self.configureConnection(channel, tls: tls, settings: settings)
                         track(handshake)
@@ -437,14 +479,28 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Registers an open connection; `nil` once draining.
-    func register(_ handler: NIOLoopBound<WebSocketChannelHandler>) -> Int? {
+    /// What ``register(_:limit:)`` made of a connection.
+    enum Registration {
+        /// Registered under this id.
+        case registered(Int)
+        /// Not registered: a shutdown began.
+        case draining
+        /// Not registered: `limit` connections are open.
+        case full
+    }
+
+    /// The number of open connections.
+    var openCount: Int { state.withLockedValue { $0.open.count } }
+
+    /// Registers an open connection, unless draining or `limit` are open already.
+    func register(_ handler: NIOLoopBound<WebSocketChannelHandler>, limit: Int?) -> Registration {
         state.withLockedValue { state in
-            guard !state.draining else { return nil }
+            guard !state.draining else { return .draining }
+            if let limit, state.open.count >= limit { return .full }
             let id = state.nextID
             state.nextID += 1
             state.open[id] = handler
-            return id
+            return .registered(id)
         }
     }
 

@@ -14,4 +14,26 @@ struct HoldfastCommand: AsyncParsableCommand {
             """,
         subcommands: [Serve.self, Connect.self, Send.self, Explain.self, Compare.self, Probe.self]
     )
+
+    /// Runs the command; a mistake on the command line (an unknown option, a bad value) is one
+    /// line on stderr, `holdfast: error: …`, and exit status 64, instead of the error followed by
+    /// the usage. `--help` and `--version` print as usual.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // Help, and errors that were reported already (an exit code alone), keep
+            // ArgumentParser's handling.
+            let code = exitCode(for: error)
+            let message = message(for: error)
+            guard code != .success, !message.isEmpty else { exit(withError: error) }
+            Terminal.note("holdfast: error: \(message)")
+            exit(withError: ExitCode(code.rawValue))
+        }
+    }
 }

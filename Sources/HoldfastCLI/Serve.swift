@@ -30,6 +30,12 @@ struct Serve: AsyncParsableCommand {
             With --tls-cert and --tls-key (PEM files, both or neither) it serves wss:// and the
             pages over https://, and prints `listening on wss://HOST:PORT`.
 
+            Protections: a connection that has not sent its whole upgrade request within
+            --handshake-timeout gets 408 (slow clients cannot hold connections open); request
+            headers over --max-header-size get 431; over --max-connections, 503 with Retry-After;
+            with --idle-timeout, a connection that sends nothing (not even a pong) for that long is
+            closed with 1001; with --allowed-origin, a browser page from any other origin gets 403.
+
             Examples:
               holdfast serve                                   # ws://127.0.0.1:8080
               holdfast serve --port 0                          # any free port
@@ -39,6 +45,7 @@ struct Serve: AsyncParsableCommand {
               holdfast serve --host :: --port 9001 --max-message-size 16777216
               holdfast serve --stream --max-frame-size 1048576 --max-message-size 1073741824
               holdfast serve --port 8443 --tls-cert server.pem --tls-key server-key.pem
+              holdfast serve --max-connections 10000 --idle-timeout 300 --allowed-origin https://example.com
             """
     )
 
@@ -95,6 +102,24 @@ struct Serve: AsyncParsableCommand {
             help: "Spread the 1001 closes of a shutdown over this many seconds, with a retry hint, so clients do not reconnect all at once.")
     var shutdownSpread: Double?
 
+    @Option(name: .customLong("handshake-timeout"),
+            help: "Seconds a new connection has to send its whole upgrade request (else 408; 0: no limit).")
+    var handshakeTimeout: Double = 10
+
+    @Option(name: .customLong("max-header-size"), help: "Largest upgrade request headers, in bytes (bigger: 431).")
+    var maxHeaderSize = 32 * 1024
+
+    @Option(name: .customLong("max-connections"), help: "Most WebSocket connections at once (more: 503).")
+    var maxConnections: Int?
+
+    @Option(name: .customLong("idle-timeout"), help: "Close connections that send nothing for this many seconds (1001).")
+    var idleTimeout: Double?
+
+    @Option(name: .customLong("allowed-origin"), help: ArgumentHelp(
+        "A browser origin allowed to connect, e.g. https://example.com (repeatable; others: 403). Default: any.",
+        valueName: "origin"))
+    var allowedOrigins: [String] = []
+
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
@@ -125,6 +150,10 @@ struct Serve: AsyncParsableCommand {
         guard closeTimeout >= 0 else { throw ValidationError("--close-timeout must not be negative") }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
         if let shutdownSpread, shutdownSpread < 0 { throw ValidationError("--shutdown-spread must not be negative") }
+        guard handshakeTimeout >= 0 else { throw ValidationError("--handshake-timeout must not be negative") }
+        guard maxHeaderSize > 0 else { throw ValidationError("--max-header-size must be positive") }
+        if let maxConnections, maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
+        if let idleTimeout, idleTimeout <= 0 { throw ValidationError("--idle-timeout must be positive") }
     }
 
     /// The TLS settings from --tls-cert and --tls-key, or `nil` for plain ws://; a lone flag or
@@ -160,7 +189,11 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, webSocket: webSocket,
             plainHTTP: { ServePages.response(to: $0, board: board) }, threads: threads,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
-            shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) }, tls: tls)
+            shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) }, tls: tls,
+            handshakeTimeout: handshakeTimeout > 0 ? .nanoseconds(Int64(handshakeTimeout * 1e9)) : nil,
+            maxHandshakeHeaderSize: maxHeaderSize, maxConnections: maxConnections,
+            idleTimeout: idleTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
+            allowedOrigins: allowedOrigins.isEmpty ? nil : allowedOrigins)
         let server: WebSocketServer
         var receiver: TransferReceiver?
         if mode == .files, let filesDirectory {
@@ -248,6 +281,13 @@ struct Serve: AsyncParsableCommand {
             ("Drain timeout on shutdown", Self.seconds(drainTimeout)),
         ]
         if let shutdownSpread { limits.append(("Shutdown spread", Self.seconds(shutdownSpread))) }
+        limits.append(("Handshake timeout", handshakeTimeout > 0 ? Self.seconds(handshakeTimeout) + " (then 408)" : "none"))
+        limits.append(("Largest request headers", Self.size(maxHeaderSize) + " (more: 431)"))
+        limits.append(("Connections", maxConnections.map { "at most \($0) (more: 503)" } ?? "no limit"))
+        limits.append(("Idle timeout", idleTimeout.map { Self.seconds($0) + " with nothing received (then 1001)" } ?? "none"))
+        if !allowedOrigins.isEmpty {
+            limits.append(("Browser origins allowed", allowedOrigins.joined(separator: ", ") + " (others: 403)"))
+        }
         if let filesDirectory {
             limits.append(("Files received into", filesDirectory))
             limits.append(("Partial transfers", "at most \(filesMaxOpen), " + Self.size(filesMaxTotalBytes)

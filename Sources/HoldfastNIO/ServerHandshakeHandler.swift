@@ -56,6 +56,25 @@ public struct ServerHandshakeSettings: Sendable {
     /// connection's event loop (so a server can keep one set of counters per event loop).
     /// Default `nil`: nothing is counted.
     public var trafficObserver: (@Sendable (any EventLoop) -> any WebSocketTrafficObserver)?
+    /// How long a new connection may take to deliver its whole upgrade request, TLS handshake
+    /// included, before it is answered 408 Request Timeout and closed: the defence against
+    /// clients that hold connections open by sending slowly (slow-loris). `nil`: no limit.
+    /// Default 10 s.
+    public var handshakeTimeout: TimeAmount? = .seconds(10)
+    /// The most bytes the request's header fields may take together, and any one of them; a
+    /// larger request gets 431 Request Header Fields Too Large. Default 32 KiB.
+    public var maxHeaderSize = 32 * 1024
+    /// The origins browsers may connect from (`Origin` header, e.g. `https://example.com`,
+    /// compared without regard to case); any other gets 403 Forbidden. A request without an
+    /// `Origin` (not from a browser) is let through: the check protects against pages on other
+    /// sites opening connections with the user's cookies. Default `nil`: every origin.
+    public var allowedOrigins: [String]?
+    /// Whether the server holds as many connections as it takes: a handshake completing then
+    /// gets 503 Service Unavailable with `Retry-After`. Default: never full.
+    public var isFull: @Sendable () -> Bool = { false }
+    /// Connections that receive nothing (not even a pong) for this long are closed with 1001.
+    /// Default `nil`: no limit.
+    public var idleTimeout: TimeAmount?
 
     /// Creates handshake settings.
     public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
@@ -84,6 +103,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     private let outcome: EventLoopPromise<ServerHandshakeOutcome>
     private var head: HTTPRequestHead?
     private var done = false
+    private var deadline: Scheduled<Void>?
 
     /// Creates the handler; `outcome` completes once the handshake is decided.
     public init(settings: ServerHandshakeSettings, outcome: EventLoopPromise<ServerHandshakeOutcome>) {
@@ -98,13 +118,38 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     {
         let promise = channel.eventLoop.makePromise(of: ServerHandshakeOutcome.self)
         let operations = channel.pipeline.syncOperations
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = settings.maxHeaderSize
+        limits.maxHeaderListSize = settings.maxHeaderSize
         try operations.addHandler(HTTPResponseEncoder(), name: "holdfast.http-encoder")
         try operations.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)),
             name: "holdfast.http-decoder")
         try operations.addHandler(ServerHandshakeHandler(settings: settings, outcome: promise),
                                   name: "holdfast.handshake")
         return promise.futureResult
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        guard let timeout = settings.handshakeTimeout else { return }
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: timeout) {
+            loopBound.value.handler.handshakeTimedOut(after: timeout, context: loopBound.value.context)
+        }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    private func handshakeTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
+        deadline = nil
+        guard !done else { return }
+        done = true
+        settings.logger.debug("no complete upgrade request in time", metadata: ["timeout": "\(timeout.secondsDescription)"])
+        respond(status: .requestTimeout, reason: "no complete request within \(timeout.secondsDescription)", headers: [:],
+                context: context)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -117,11 +162,15 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         case .end:
             guard let head else { return }
             done = true
+            deadline?.cancel()
+            deadline = nil
             handle(head, context: context)
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
         if !done {
             done = true
             outcome.succeed(.notUpgraded)
@@ -133,8 +182,16 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         guard !done else { return }
         // The HTTP decoder refused the request (malformed, headers too large): answer and close.
         done = true
+        deadline?.cancel()
+        deadline = nil
         settings.logger.debug("bad HTTP request", metadata: ["error": "\(error)"])
-        respond(status: .badRequest, reason: "malformed HTTP request", headers: [:], context: context)
+        if let error = error as? HTTPParserError, error == .headerOverflow {
+            respond(status: .requestHeaderFieldsTooLarge,
+                    reason: "request headers over the limit of \(settings.maxHeaderSize) bytes", headers: [:],
+                    context: context)
+        } else {
+            respond(status: .badRequest, reason: "malformed HTTP request", headers: [:], context: context)
+        }
     }
 
     private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -163,7 +220,17 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
                     context: context)
             return
         }
+        guard !settings.isFull() else {
+            respond(status: .serviceUnavailable, reason: "the server has as many connections as it takes",
+                    headers: ["Retry-After": "1"], context: context)
+            return
+        }
         let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
+        if let allowed = settings.allowedOrigins, let origin = request.origin,
+           !allowed.contains(where: { $0.lowercased() == origin.lowercased() }) {
+            respond(status: .forbidden, reason: "origin \(origin) is not allowed", headers: [:], context: context)
+            return
+        }
         let decision = settings.shouldUpgrade?(request) ?? .accept
         switch decision {
         case .reject(let status, let reason):
@@ -190,6 +257,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let handler = WebSocketChannelHandler(role: .server, configuration: configuration, compression: compression,
                                               eventLoop: context.eventLoop, logger: settings.logger)
         handler.trafficObserver = settings.trafficObserver?(context.eventLoop)
+        if let idleTimeout = settings.idleTimeout { handler.closeWhenIdle(for: idleTimeout) }
         let onEventLoop = settings.eventLoopDelivery
         let inbound = onEventLoop == nil ? handler.makeInboundSequence() : nil
         let outbound = onEventLoop == nil ? handler.makeOutboundQueue() : nil

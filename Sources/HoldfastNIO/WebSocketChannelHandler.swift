@@ -50,6 +50,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// Counts the data messages received and sent (a server's statistics); set before the
     /// handler is added to the pipeline. Default `nil`: nothing is counted.
     public var trafficObserver: (any WebSocketTrafficObserver)?
+    /// Closes the connection when nothing arrives for a while; `nil` unless an idle timeout was
+    /// asked for (see ``closeWhenIdle(for:)``).
+    private var idleTimer: IdleTimer?
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
@@ -185,6 +188,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             return
         }
         isReading = true
+        idleTimer?.lastReceived = context.eventLoop.now
         machine.bytesReceived(unwrapInboundIn(data))
         runActions(context: context)
     }
@@ -195,6 +199,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         guard let early = bytesBeforeActivation else { return }
         bytesBeforeActivation = nil
         guard let context else { return }
+        scheduleIdleCheck()
         for bytes in early { machine.bytesReceived(bytes) }
         runActions(context: context)
         flushIfNeeded(context: context)
@@ -207,9 +212,38 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
+    /// Closes the connection with 1001 Going Away (reason `nothing received for N s`) once
+    /// nothing, not even a pong, has arrived for `timeout`. Call once, on the event loop, before
+    /// the handler is added to the pipeline. Time is the event loop's (`EventLoop.now`).
+    public func closeWhenIdle(for timeout: TimeAmount) {
+        idleTimer = IdleTimer(timeout: timeout, lastReceived: eventLoop.now)
+    }
+
+    /// Checks the idle timer when it is due, and sets it again for the last receipt's deadline.
+    private func scheduleIdleCheck() {
+        guard let idleTimer else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        idleTimer.check = eventLoop.scheduleTask(deadline: idleTimer.lastReceived + idleTimer.timeout) {
+            loopBound.value.idleCheckDue()
+        }
+    }
+
+    private func idleCheckDue() {
+        guard let idleTimer, machine.canSend else { return }
+        guard eventLoop.now - idleTimer.lastReceived >= idleTimer.timeout else {
+            scheduleIdleCheck()
+            return
+        }
+        let timeout = idleTimer.timeout.secondsDescription
+        logger.debug("closing an idle connection", metadata: ["timeout": "\(timeout)"])
+        _ = close(CloseFrame(code: .goingAway, reason: "nothing received for \(timeout)"))
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         closeTimeout?.cancel()
         closeTimeout = nil
+        idleTimer?.check?.cancel()
+        idleTimer = nil
         deliverReceived()
         let outcome = machine.channelInactive()
         source?.finish()
@@ -554,5 +588,20 @@ extension WebSocketChannelHandler {
         operations.removeHandler(name: "holdfast.http-decoder", promise: decoderRemoved)
         let loopBound = NIOLoopBound(handler, eventLoop: context.eventLoop)
         return decoderRemoved.futureResult.always { _ in loopBound.value.activate() }
+    }
+}
+
+/// The idle timeout of one connection (``WebSocketChannelHandler/closeWhenIdle(for:)``): kept
+/// apart so that connections without one carry a single empty reference.
+private final class IdleTimer {
+    let timeout: TimeAmount
+    /// When bytes last arrived.
+    var lastReceived: NIODeadline
+    /// The pending check, cancelled when the connection ends.
+    var check: Scheduled<Void>?
+
+    init(timeout: TimeAmount, lastReceived: NIODeadline) {
+        self.timeout = timeout
+        self.lastReceived = lastReceived
     }
 }

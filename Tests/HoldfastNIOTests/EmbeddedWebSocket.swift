@@ -13,9 +13,11 @@ struct EmbeddedServer {
 
     init(configuration: WebSocketConfiguration = .init(),
          shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
-         plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil) throws {
-        let settings = ServerHandshakeSettings(configuration: configuration, shouldUpgrade: shouldUpgrade,
+         plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
+         adjust: (inout ServerHandshakeSettings) -> Void = { _ in }) throws {
+        var settings = ServerHandshakeSettings(configuration: configuration, shouldUpgrade: shouldUpgrade,
                                                plainHTTP: plainHTTP, logger: Logger(label: "test"))
+        adjust(&settings)
         outcome = try ServerHandshakeHandler.configure(channel, settings: settings)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
     }

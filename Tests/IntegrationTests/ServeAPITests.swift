@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 
 /// `holdfast serve --api`: the same echo through the event-loop API and through the async API.
-@Suite("holdfast serve --api — echo through either library API", .timeLimit(.minutes(1)))
+@Suite("holdfast serve --api, and option mistakes", .timeLimit(.minutes(1)))
 struct ServeAPITests {
     @Test("text, binary and a 1 MiB message come back unchanged, whichever API serves them",
           arguments: [["--api", "event-loop"], ["--api", "tasks"], []])
@@ -20,6 +20,17 @@ struct ServeAPITests {
                 #expect(await echoes.next() == .binary(large))
             }
         }
+    }
+
+    @Test("an option mistake is one line on stderr, not the usage, and exit 64",
+          arguments: [(["serve", "--max-connections", "0"], "--max-connections must be positive"),
+                      (["serve", "--idle-timeout", "0"], "--idle-timeout must be positive"),
+                      (["serve", "--handshake-timeout=-1"], "--handshake-timeout must not be negative"),
+                      (["serve", "--bogus"], "Unknown option '--bogus'")])
+    func optionMistakes(arguments: [String], message: String) async throws {
+        let run = try await ProbeRun.run(arguments)
+        #expect(run.status == 64)
+        #expect(run.stderr == "holdfast: error: \(message)\n")
     }
 
     @Test("--api tasks with another mode is one line on stderr and exit 1")
