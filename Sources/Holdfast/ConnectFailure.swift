@@ -56,5 +56,4 @@ extension WebSocketClient {
         default: return String(cString: strerror(code)).lowercased()
         }
     }
-
 }

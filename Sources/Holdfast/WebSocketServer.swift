@@ -56,8 +56,9 @@ public struct WebSocketServerConfiguration: Sendable {
     /// complete on other threads is closed at once with 1013 Try Again Later). Default `nil`: no
     /// limit beyond the process's file descriptors.
     public var maxConnections: Int?
-    /// Connections that receive nothing, not even a pong, for this long are closed with 1001
-    /// Going Away and the reason `nothing received for N s`. Default `nil`: kept however quiet.
+    /// Connections whose peer sends nothing (no message, ping or pong) for this long are closed
+    /// with 1001 Going Away and the reason `nothing received for N s`; the time does not run
+    /// while the server has stopped reading. Default `nil`: kept however quiet.
     public var idleTimeout: TimeAmount?
     /// The origins browsers may connect from (`Origin`, e.g. `https://example.com`, compared
     /// without regard to case); any other gets 403 Forbidden. Requests without an `Origin`, which
@@ -271,10 +272,12 @@ public final class WebSocketServer: Service, Sendable {
                 case .registered(let registered):
                     id = registered
                 case .draining:
+                    handler.stopDelivering()
                     _ = handler.close(CloseFrame(code: .goingAway, reason: drainReason))
                     return
                 case .full:
                     // Others were upgraded on other threads since this one passed the check.
+                    handler.stopDelivering()
                     _ = handler.close(CloseFrame(code: .tryAgainLater, reason: "too many connections"))
                     return
                 }

@@ -33,8 +33,9 @@ struct Serve: AsyncParsableCommand {
             Protections: a connection that has not sent its whole upgrade request within
             --handshake-timeout gets 408 (slow clients cannot hold connections open); request
             headers over --max-header-size get 431; over --max-connections, 503 with Retry-After;
-            with --idle-timeout, a connection that sends nothing (not even a pong) for that long is
-            closed with 1001; with --allowed-origin, a browser page from any other origin gets 403.
+            with --idle-timeout, a connection whose client sends nothing (no message, ping or
+            pong) for that long is closed with 1001; with --allowed-origin, a browser page from
+            any other origin gets 403.
 
             Examples:
               holdfast serve                                   # ws://127.0.0.1:8080

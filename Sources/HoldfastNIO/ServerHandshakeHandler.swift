@@ -72,7 +72,8 @@ public struct ServerHandshakeSettings: Sendable {
     /// Whether the server holds as many connections as it takes: a handshake completing then
     /// gets 503 Service Unavailable with `Retry-After`. Default: never full.
     public var isFull: @Sendable () -> Bool = { false }
-    /// Connections that receive nothing (not even a pong) for this long are closed with 1001.
+    /// Connections whose peer sends nothing (no message, ping or pong) for this long are closed
+    /// with 1001; the time does not run while this side has stopped reading.
     /// Default `nil`: no limit.
     public var idleTimeout: TimeAmount?
 
@@ -187,7 +188,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         settings.logger.debug("bad HTTP request", metadata: ["error": "\(error)"])
         if let error = error as? HTTPParserError, error == .headerOverflow {
             respond(status: .requestHeaderFieldsTooLarge,
-                    reason: "request headers over the limit of \(settings.maxHeaderSize) bytes", headers: [:],
+                    reason: "request line and headers over the limit of \(settings.maxHeaderSize) bytes", headers: [:],
                     context: context)
         } else {
             respond(status: .badRequest, reason: "malformed HTTP request", headers: [:], context: context)
@@ -295,29 +296,39 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
                       promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in Self.closeAfterAnswer(channel) }
+        // From here on, whatever the client sends reaches this handler undecoded and is dropped:
+        // the HTTP decoder would keep it all once it has stopped parsing.
+        context.pipeline.syncOperations.removeHandler(name: "holdfast.http-decoder", promise: nil)
+        // Whatever becomes of the answer (a TLS handshake that never completes holds it back),
+        // the connection ends within the answer's time.
+        Self.close(channel, in: Self.answerTime)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            Self.closeOutput(channel)
+            Self.close(channel, in: Self.lingerTime)
+        }
         outcome.succeed(.notUpgraded)
     }
 
-    /// How long a client that was answered and refused may go on sending before its connection
-    /// is closed anyway.
+    /// How long a refused connection stays open after its answer was written, at most.
     static let lingerTime = TimeAmount.seconds(2)
+    /// How long an answer (a refusal, or a page) may take to be written, at most.
+    static let answerTime = TimeAmount.seconds(10)
 
-    /// Closes the sending side first and the connection later, so that the client reads the
-    /// whole answer: closing a socket while part of the request is still unread in it (a large
-    /// request, or a TLS ClientHello sent to a plain server) makes the kernel reset the
-    /// connection, and a reset can discard the answer before the client reads it. Whatever the
-    /// client sends meanwhile is read and dropped (nothing is buffered); the connection closes
-    /// when the client closes its side, or after ``lingerTime``.
-    private static func closeAfterAnswer(_ channel: any Channel) {
-        channel.close(mode: .output).whenComplete { result in
-            guard case .success = result else {
-                // The transport cannot half-close (or is already closed): close it whole.
-                channel.close(promise: nil)
-                return
-            }
-            let deadline = channel.eventLoop.scheduleTask(in: lingerTime) { channel.close(promise: nil) }
-            channel.closeFuture.whenComplete { _ in deadline.cancel() }
+    /// Closes `channel` after `delay` unless it has closed by then.
+    private static func close(_ channel: any Channel, in delay: TimeAmount) {
+        let deadline = channel.eventLoop.scheduleTask(in: delay) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+    }
+
+    /// Closes the sending side once the answer is out, and the connection when the client closes
+    /// its side (or at the linger deadline): closing a socket while part of the request is still
+    /// unread in it (a large request, or a TLS ClientHello sent to a plain server) makes the
+    /// kernel reset the connection, and a reset can discard the answer before the client reads
+    /// it. What the client sends meanwhile is read and dropped.
+    private static func closeOutput(_ channel: any Channel) {
+        channel.close(mode: .output).whenFailure { _ in
+            // The transport cannot half-close (or is already closed): close it whole.
+            channel.close(promise: nil)
         }
     }
 }

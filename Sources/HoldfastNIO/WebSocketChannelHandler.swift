@@ -102,7 +102,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// The event loop of the connection: every call on the handler is made there.
     public let eventLoop: any EventLoop
 
-    /// Succeeds with how the connection ended once TCP has closed.
+    /// Succeeds with how the connection ended once TCP has closed. Ask on the event loop: the
+    /// promise behind it is made on first request.
     public var closeOutcome: EventLoopFuture<CloseOutcome> {
         if let outcome = machine.closeOutcome { return eventLoop.makeSucceededFuture(outcome) }
         if let closedPromise { return closedPromise.futureResult }
@@ -113,7 +114,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     /// Calls `callback` on the event loop with how the connection ended, once TCP has closed (at
     /// once if it has): what `closeOutcome.whenSuccess` does, without a future kept for the
-    /// connection's lifetime. Callbacks run in the order they were registered.
+    /// connection's lifetime. Callbacks run in the order they were registered, before
+    /// ``closeOutcome`` completes. Call on the event loop.
     public func whenClosed(_ callback: @escaping (CloseOutcome) -> Void) {
         if let outcome = machine.closeOutcome {
             callback(outcome)
@@ -213,10 +215,18 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     /// Closes the connection with 1001 Going Away (reason `nothing received for N s`) once
-    /// nothing, not even a pong, has arrived for `timeout`. Call once, on the event loop, before
+    /// no message, ping or pong has arrived for `timeout`. Call once, on the event loop, before
     /// the handler is added to the pipeline. Time is the event loop's (`EventLoop.now`).
     public func closeWhenIdle(for timeout: TimeAmount) {
         idleTimer = IdleTimer(timeout: timeout, lastReceived: eventLoop.now)
+    }
+
+    /// Stops handing what arrives to the event-loop callbacks of
+    /// ``deliverOnEventLoop(received:closed:)``: for a connection a server closes right after its
+    /// upgrade (shutting down, or over its connection limit), which its handler never heard of.
+    public func stopDelivering() {
+        inboundCallback = { _ in }
+        closedCallback = nil
     }
 
     /// Checks the idle timer when it is due, and sets it again for the last receipt's deadline.
@@ -230,6 +240,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private func idleCheckDue() {
         guard let idleTimer, machine.canSend else { return }
+        if readPaused || pausedForWritability {
+            // This side stopped reading (a slow consumer, a full socket): the peer may well be
+            // sending. The quiet time counts from when reading resumes.
+            idleTimer.lastReceived = eventLoop.now
+        }
         guard eventLoop.now - idleTimer.lastReceived >= idleTimer.timeout else {
             scheduleIdleCheck()
             return
@@ -255,9 +270,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         for (_, promise) in deferredSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
         deferredSends.removeAll()
         refuseOutbound()
+        // The hooks (a server's bookkeeping) run first, so that whoever awaits the outcome finds
+        // the connection already counted as ended.
+        closeHooks?(outcome)
         closedPromise?.succeed(outcome)
         closedPromise = nil
-        closeHooks?(outcome)
         closedCallback?(outcome)
         inboundCallback = nil
         closeHooks = nil

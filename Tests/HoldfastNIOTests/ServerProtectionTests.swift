@@ -23,6 +23,16 @@ struct ServerProtectionTests {
         #expect(!server.channel.isActive)
     }
 
+    @Test func anAnswerTheTransportHoldsBackStillEndsTheConnection() throws {
+        // As a TLS handler does while its handshake is incomplete: writes never complete.
+        let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
+        try server.channel.pipeline.syncOperations.addHandler(WriteHolder(), position: .first)
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(server.channel.isActive)
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!server.channel.isActive)
+    }
+
     @Test func aHandshakeCompletedInTimeIsNotTouchedByTheTimeout() throws {
         let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
         _ = try server.upgrade()
@@ -37,7 +47,7 @@ struct ServerProtectionTests {
         try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
         let response = text(try server.written())
         #expect(response.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "\(response)")
-        #expect(response.hasSuffix("request headers over the limit of 1024 bytes\n"))
+        #expect(response.hasSuffix("request line and headers over the limit of 1024 bytes\n"))
         #expect(!server.channel.isActive)
     }
 
@@ -91,5 +101,23 @@ struct ServerProtectionTests {
         server.channel.embeddedEventLoop.advanceTime(by: .hours(1))
         #expect(try server.written() == [])
         #expect(server.channel.isActive)
+    }
+}
+
+/// Holds every write without completing it, like a transport that cannot send yet.
+private final class WriteHolder: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    private var held: [EventLoopPromise<Void>?] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        held.append(promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {}
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        for promise in held { promise?.fail(ChannelError.ioOnClosedChannel) }
+        held.removeAll()
+        context.close(mode: mode, promise: promise)
     }
 }

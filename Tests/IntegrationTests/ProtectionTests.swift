@@ -11,7 +11,15 @@ struct ProtectionTests {
     func connectionLimit() async throws {
         var configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration())
         configuration.maxConnections = 2
-        try await withRunningServer(configuration: configuration, handler: echo) { server, port in
+        // Each connection's handler says when its connection has ended: its close outcome
+        // completes after the server has counted the connection as ended.
+        let (ended, endedSink) = AsyncStream.makeStream(of: Void.self)
+        let handler: @Sendable (WebSocket) async throws -> Void = { ws in
+            for await message in ws.messages { try await ws.send(message) }
+            _ = await ws.closeOutcome
+            endedSink.yield()
+        }
+        try await withRunningServer(configuration: configuration, handler: handler) { server, port in
             let url = "ws://127.0.0.1:\(port)/"
             try await connect(url) { first in
                 try await first.send(text: "one")
@@ -25,12 +33,8 @@ struct ProtectionTests {
                     #expect(error?.status == .serviceUnavailable)
                 }
             }
-            // The two ended; the server counts them as ended once their TCP connections close.
-            var waited = 0
-            while server.statistics.openConnections > 0, waited < 500 {
-                try await Task.sleep(for: .milliseconds(10))
-                waited += 1
-            }
+            try await first(of: ended, "the first connection's end")
+            try await first(of: ended, "the second connection's end")
             #expect(server.statistics.openConnections == 0)
             let echoed = try await connect(url) { third -> WebSocketMessage? in
                 try await third.send(text: "three")
