@@ -11,25 +11,21 @@ import NIOCore
 /// Message and byte counts are kept per event loop (a ``TrafficShard`` each), so that the hot
 /// path is an uncontended atomic add on counters only that loop writes; reading sums the shards.
 final class ServerMetrics: Sendable {
-    private let shards = NIOLockedValueBox<[ObjectIdentifier: TrafficShard]>([:])
+    private let shards: PerEventLoop<TrafficShard>
     private let open = ManagedAtomic<Int>(0)
     private let total = ManagedAtomic<Int>(0)
     private let closes = NIOLockedValueBox<[CloseCode: Int]>([:])
     private let recorded: RecordedMetrics
 
     init() {
-        recorded = RecordedMetrics()
+        let recorded = RecordedMetrics()
+        self.recorded = recorded
+        shards = PerEventLoop { TrafficShard(recorded: recorded) }
     }
 
     /// The counters of the connections on `eventLoop`; looked up once per connection.
     func observer(for eventLoop: any EventLoop) -> TrafficShard {
-        let key = ObjectIdentifier(eventLoop)
-        return shards.withLockedValue { shards in
-            if let shard = shards[key] { return shard }
-            let shard = TrafficShard(recorded: recorded)
-            shards[key] = shard
-            return shard
-        }
+        shards.value(for: eventLoop)
     }
 
     /// A connection was upgraded.
@@ -55,7 +51,7 @@ final class ServerMetrics: Sendable {
         var statistics = WebSocketServerStatistics(openConnections: open.load(ordering: .relaxed),
                                                    totalConnections: total.load(ordering: .relaxed),
                                                    closes: closes.withLockedValue { $0 })
-        for shard in shards.withLockedValue({ Array($0.values) }) {
+        for shard in shards.all {
             statistics.messagesReceived += shard.messagesReceived.load(ordering: .relaxed)
             statistics.messagesSent += shard.messagesSent.load(ordering: .relaxed)
             statistics.bytesReceived += shard.bytesReceived.load(ordering: .relaxed)

@@ -56,6 +56,10 @@ public struct ServerHandshakeSettings: Sendable {
     /// connection's event loop (so a server can keep one set of counters per event loop).
     /// Default `nil`: nothing is counted.
     public var trafficObserver: (@Sendable (any EventLoop) -> any WebSocketTrafficObserver)?
+    /// Gives each upgraded connection the output memory its event loop's connections share
+    /// (``SpareOutputBuffer``), called on the connection's event loop: return the same instance
+    /// for every connection of a loop. Default `nil`: each batch allocates its buffer.
+    public var spareOutput: (@Sendable (any EventLoop) -> SpareOutputBuffer)?
     /// How long a new connection may take to deliver its whole upgrade request, TLS handshake
     /// included, before it is answered 408 Request Timeout and closed: the defence against
     /// clients that hold connections open by sending slowly (slow-loris). `nil`: no limit.
@@ -258,6 +262,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let handler = WebSocketChannelHandler(role: .server, configuration: configuration, compression: compression,
                                               eventLoop: context.eventLoop, logger: settings.logger)
         handler.trafficObserver = settings.trafficObserver?(context.eventLoop)
+        handler.spareOutput = settings.spareOutput?(context.eventLoop)
         if let idleTimeout = settings.idleTimeout { handler.closeWhenIdle(for: idleTimeout) }
         let onEventLoop = settings.eventLoopDelivery
         let inbound = onEventLoop == nil ? handler.makeInboundSequence() : nil

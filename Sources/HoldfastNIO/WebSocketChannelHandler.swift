@@ -59,9 +59,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var isReading = false
     private var needsFlush = false
     /// Frames encoded since the last write to the channel: everything sent in one read or one
-    /// event-loop tick goes out as one buffer, in memory the thread's connections share
-    /// (``SpareOutputBuffer``): no allocation per frame, and none per batch in steady state.
+    /// event-loop tick goes out as one buffer: no allocation per frame, and, with
+    /// ``spareOutput``, none per batch in steady state.
     private var batch = ByteBuffer()
+    /// The output memory this event loop's connections share for their batches; set before the
+    /// handler is added to the pipeline. Default `nil`: each batch allocates its buffer.
+    public var spareOutput: SpareOutputBuffer?
     private var flushScheduled = false
     private var readPaused = false
     /// Reading paused because the event-loop API wrote more than the socket takes.
@@ -546,9 +549,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Gives the batch the thread's spare memory, unless it already has memory of its own.
+    /// Gives the batch the event loop's spare memory, unless it already has memory of its own.
     private func startBatchIfNeeded() {
-        if batch.capacity == 0 { batch = SpareOutputBuffer.take() }
+        if batch.capacity == 0, let spareOutput { batch = spareOutput.take() }
     }
 
     /// Writes what the batch holds (without flushing), before anything written on its own.
@@ -556,8 +559,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         guard batch.readableBytes > 0 else { return }
         context.write(wrapOutboundOut(batch), promise: nil)
         // The channel holds the written bytes until the socket takes them; the memory is then
-        // free for the next batch on this thread, this connection's or another's.
-        SpareOutputBuffer.giveBack(batch)
+        // free for the next batch on this event loop, this connection's or another's.
+        spareOutput?.giveBack(batch)
         batch = ByteBuffer()
     }
 
@@ -565,7 +568,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private func writeSeparately(_ output: inout ByteBuffer, _ payload: ByteBuffer, context: ChannelHandlerContext) {
         if output.readableBytes > 0 {
             context.write(wrapOutboundOut(output), promise: nil)
-            SpareOutputBuffer.giveBack(output)
+            spareOutput?.giveBack(output)
         }
         context.write(wrapOutboundOut(payload), promise: nil)
         output = ByteBuffer()

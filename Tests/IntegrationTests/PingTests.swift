@@ -23,7 +23,7 @@ struct PingTests {
     @Test("a ping still waiting when the connection closes fails instead of hanging")
     func pingFailsOnClose() async throws {
         // A raw server that upgrades, then closes TCP without answering anything.
-        try await withServer(handler: { ws in ws.abort() }) { port in
+        _ = try await withServer(handler: { ws in ws.abort() }) { port in
             try await connect("ws://127.0.0.1:\(port)/") { ws in
                 await #expect(throws: WebSocketError.self) {
                     try await withTimeout("the ping to fail") {

@@ -293,7 +293,9 @@ final class EchoConnection {
     let channel = EmbeddedChannel()
 
     init() throws {
-        let settings = ServerHandshakeSettings(
+        // As `holdfast serve` does: the connections of an event loop share one spare output buffer.
+        let spareOutput = SpareOutputBuffer()
+        var settings = ServerHandshakeSettings(
             configuration: .init(),
             shouldUpgrade: nil,
             eventLoopDelivery: { upgraded in
@@ -306,6 +308,7 @@ final class EchoConnection {
                     closed: { _ in })
             },
             logger: Logger(label: "benchmark", factory: { _ in SwiftLogNoOpLogHandler() }))
+        settings.spareOutput = { _ in spareOutput }
         let outcome = try ServerHandshakeHandler.configure(channel, settings: settings)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
         let request = "GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
