@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
               holdfast serve --stream --max-frame-size 1048576 --max-message-size 1073741824
               holdfast serve --port 8443 --tls-cert server.pem --tls-key server-key.pem
               holdfast serve --max-connections 10000 --idle-timeout 300 --allowed-origin https://example.com
+              holdfast serve --ping-interval 30                # keepalive: dead clients are found
             """
     )
 
@@ -116,6 +117,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Close connections that send nothing for this many seconds (1001).")
     var idleTimeout: Double?
 
+    @Option(name: .customLong("ping-interval"),
+            help: "Ping each client this many seconds after its last pong; no pong within 10 s: closed as dead.")
+    var pingInterval: Double?
+
     @Option(name: .customLong("allowed-origin"), help: ArgumentHelp(
         "A browser origin allowed to connect, e.g. https://example.com (repeatable; others: 403). Default: any.",
         valueName: "origin"))
@@ -155,6 +160,7 @@ struct Serve: AsyncParsableCommand {
         guard maxHeaderSize > 0 else { throw ValidationError("--max-header-size must be positive") }
         if let maxConnections, maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
         if let idleTimeout, idleTimeout <= 0 { throw ValidationError("--idle-timeout must be positive") }
+        if let pingInterval, pingInterval <= 0 { throw ValidationError("--ping-interval must be positive") }
     }
 
     /// The TLS settings from --tls-cert and --tls-key, or `nil` for plain ws://; a lone flag or
@@ -184,7 +190,8 @@ struct Serve: AsyncParsableCommand {
             maxMessageSize: maxMessageSize, maxFrameSize: maxFrameSize, fragmentSize: fragmentSize,
             receiveMode: stream ? .fragments(maxMessageSize: maxMessageSize) : .messages,
             closeTimeout: .nanoseconds(Int64(closeTimeout * 1e9)),
-            compression: noCompression ? nil : PerMessageDeflateConfiguration())
+            compression: noCompression ? nil : PerMessageDeflateConfiguration(),
+            pingInterval: pingInterval.map { .nanoseconds(Int64($0 * 1e9)) })
         let board = StatusBoard(limits: limits(webSocket))
         let configuration = WebSocketServerConfiguration(
             host: host, port: port, webSocket: webSocket,
@@ -286,6 +293,7 @@ struct Serve: AsyncParsableCommand {
         limits.append(("Largest request headers", Self.size(maxHeaderSize) + " (more: 431)"))
         limits.append(("Connections", maxConnections.map { "at most \($0) (more: 503)" } ?? "no limit"))
         limits.append(("Idle timeout", idleTimeout.map { Self.seconds($0) + " with nothing received (then 1001)" } ?? "none"))
+        limits.append(("Keepalive pings", pingInterval.map { "every " + Self.seconds($0) + " (no pong in 10 s: closed)" } ?? "none"))
         if !allowedOrigins.isEmpty {
             limits.append(("Browser origins allowed", allowedOrigins.joined(separator: ", ") + " (others: 403)"))
         }

@@ -33,6 +33,14 @@ public struct WebSocketConfiguration: Sendable, Hashable {
     /// permessage-deflate (RFC 7692): offered by a client, accepted by a server. Default on, with
     /// memory-bounded settings (see ``PerMessageDeflateConfiguration``); `nil` turns it off.
     public var compression: PerMessageDeflateConfiguration?
+    /// When set, a ping is sent this long after the last one was answered, and a connection whose
+    /// peer does not answer within ``pongTimeout`` is taken for dead: its TCP connection is closed
+    /// (the close is 1006, as no close frame could be exchanged). Keepalive pings also keep idle
+    /// connections open through proxies and load balancers that drop quiet ones. Default `nil`:
+    /// no pings of its own.
+    public var pingInterval: TimeAmount?
+    /// How long a keepalive ping waits for its pong. Default 10 s.
+    public var pongTimeout: TimeAmount
 
     /// One mebibyte, the default message limit.
     public static let defaultMaxMessageSize = 1 << 20
@@ -40,13 +48,16 @@ public struct WebSocketConfiguration: Sendable, Hashable {
     /// Creates a configuration; every parameter defaults as documented on its property.
     public init(maxMessageSize: Int = defaultMaxMessageSize, maxFrameSize: Int? = nil, fragmentSize: Int? = nil,
                 receiveMode: ReceiveMode = .messages, closeTimeout: TimeAmount = .seconds(10),
-                compression: PerMessageDeflateConfiguration? = PerMessageDeflateConfiguration()) {
+                compression: PerMessageDeflateConfiguration? = PerMessageDeflateConfiguration(),
+                pingInterval: TimeAmount? = nil, pongTimeout: TimeAmount = .seconds(10)) {
         self.maxMessageSize = maxMessageSize
         self.maxFrameSize = maxFrameSize
         self.fragmentSize = fragmentSize
         self.receiveMode = receiveMode
         self.closeTimeout = closeTimeout
         self.compression = compression
+        self.pingInterval = pingInterval
+        self.pongTimeout = pongTimeout
     }
 
     /// The limit on a whole received message in force: ``maxMessageSize``, or in

@@ -53,6 +53,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// Closes the connection when nothing arrives for a while; `nil` unless an idle timeout was
     /// asked for (see ``closeWhenIdle(for:)``).
     private var idleTimer: IdleTimer?
+    /// Keepalive pings; `nil` unless the configuration asks for them
+    /// (``WebSocketConfiguration/pingInterval``).
+    private var keepalive: Keepalive?
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
@@ -100,6 +103,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         case (let own, let peer): self.fragmentSize = own ?? peer
         }
         self.eventLoop = eventLoop
+        if let interval = configuration.pingInterval {
+            keepalive = Keepalive(interval: interval, timeout: configuration.pongTimeout)
+        }
     }
 
     /// The event loop of the connection: every call on the handler is made there.
@@ -205,6 +211,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         bytesBeforeActivation = nil
         guard let context else { return }
         scheduleIdleCheck()
+        scheduleKeepalivePing()
         for bytes in early { machine.bytesReceived(bytes) }
         runActions(context: context)
         flushIfNeeded(context: context)
@@ -230,6 +237,32 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public func stopDelivering() {
         inboundCallback = { _ in }
         closedCallback = nil
+    }
+
+    /// Sends the next keepalive ping one interval from now.
+    private func scheduleKeepalivePing() {
+        guard let keepalive else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        keepalive.next = eventLoop.scheduleTask(in: keepalive.interval) { loopBound.value.sendKeepalivePing() }
+    }
+
+    private func sendKeepalivePing() {
+        guard let keepalive, machine.canSend else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        let timeout = keepalive.timeout
+        let deadline = eventLoop.scheduleTask(in: timeout) { loopBound.value.keepalivePongMissing(after: timeout) }
+        keepalive.deadline = deadline
+        sendPing(ByteBuffer()).whenComplete { result in
+            deadline.cancel()
+            // Answered: the next ping one interval later. Failed: the connection is ending.
+            if case .success = result { loopBound.value.scheduleKeepalivePing() }
+        }
+    }
+
+    private func keepalivePongMissing(after timeout: TimeAmount) {
+        logger.info("no pong to a keepalive ping; closing the connection as dead",
+                    metadata: ["timeout": "\(timeout.secondsDescription)"])
+        abort()
     }
 
     /// Checks the idle timer when it is due, and sets it again for the last receipt's deadline.
@@ -262,6 +295,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         closeTimeout = nil
         idleTimer?.check?.cancel()
         idleTimer = nil
+        keepalive?.next?.cancel()
+        keepalive?.deadline?.cancel()
+        keepalive = nil
         deliverReceived()
         let outcome = machine.channelInactive()
         source?.finish()
@@ -623,5 +659,21 @@ private final class IdleTimer {
     init(timeout: TimeAmount, lastReceived: NIODeadline) {
         self.timeout = timeout
         self.lastReceived = lastReceived
+    }
+}
+
+/// The keepalive pings of one connection (``WebSocketConfiguration/pingInterval``): kept apart so
+/// that connections without them carry a single empty reference.
+private final class Keepalive {
+    let interval: TimeAmount
+    let timeout: TimeAmount
+    /// The next ping, when none is waiting for its pong.
+    var next: Scheduled<Void>?
+    /// The deadline of the ping waiting for its pong.
+    var deadline: Scheduled<Void>?
+
+    init(interval: TimeAmount, timeout: TimeAmount) {
+        self.interval = interval
+        self.timeout = timeout
     }
 }

@@ -121,3 +121,39 @@ private final class WriteHolder: ChannelOutboundHandler {
         context.close(mode: mode, promise: promise)
     }
 }
+
+/// Keepalive pings (`WebSocketConfiguration.pingInterval`), on the embedded loop's clock.
+@Suite("Keepalive pings")
+struct KeepaliveTests {
+    @Test func pingsEveryIntervalAfterTheLastPongAndClosesAConnectionThatStopsAnswering() throws {
+        let server = try EmbeddedServer(configuration: .init(pingInterval: .seconds(20), pongTimeout: .seconds(5)))
+        let upgraded = try server.upgrade()
+        let loop = server.channel.embeddedEventLoop
+        loop.advanceTime(by: .milliseconds(19_999))
+        #expect(try server.written() == [])
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(try server.written() == serverFrame(opcode: 0x9, payload: []))
+        // Answered 3 s later: the next ping goes 20 s after the answer, not after the ping.
+        loop.advanceTime(by: .seconds(3))
+        try server.receive(maskedFrame(opcode: 0xA, payload: []))
+        loop.advanceTime(by: .milliseconds(19_999))
+        #expect(try server.written() == [])
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(try server.written() == serverFrame(opcode: 0x9, payload: []))
+        // Not answered: 5 s later the connection is taken for dead.
+        loop.advanceTime(by: .milliseconds(4_999))
+        #expect(server.channel.isActive)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!server.channel.isActive)
+        let outcome = try upgraded.handler.value.closeOutcome.wait()
+        #expect(outcome.code == .abnormalClosure)
+        #expect(outcome.received == nil)
+    }
+
+    @Test func withoutAPingIntervalNoPingIsSent() throws {
+        let server = try EmbeddedServer()
+        _ = try server.upgrade()
+        server.channel.embeddedEventLoop.advanceTime(by: .hours(1))
+        #expect(try server.written() == [])
+    }
+}

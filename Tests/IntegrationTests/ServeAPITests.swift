@@ -25,6 +25,7 @@ struct ServeAPITests {
     @Test("an option mistake is one line on stderr, not the usage, and exit 64",
           arguments: [(["serve", "--max-connections", "0"], "--max-connections must be positive"),
                       (["serve", "--idle-timeout", "0"], "--idle-timeout must be positive"),
+                      (["serve", "--ping-interval", "0"], "--ping-interval must be positive"),
                       (["serve", "--handshake-timeout=-1"], "--handshake-timeout must not be negative"),
                       (["serve", "--bogus"], "Unknown option '--bogus'")])
     func optionMistakes(arguments: [String], message: String) async throws {
