@@ -158,6 +158,13 @@ public struct ConnectionStateMachine {
         pending.append(.scheduleCloseTimeout(timeout ?? closeTimeout))
     }
 
+    /// Nothing arrived from the peer for `timeout` (a server's idle timeout): starts the close
+    /// handshake with 1001 Going Away and the reason `nothing received for N s`. Drain
+    /// ``nextAction()`` afterwards.
+    public mutating func idleTimeoutElapsed(after timeout: TimeAmount) {
+        closeRequested(CloseFrame(code: .goingAway, reason: "nothing received for \(timeout.secondsDescription)"))
+    }
+
     /// The close timeout scheduled earlier expired. Drain ``nextAction()`` afterwards.
     public mutating func closeTimeoutFired() {
         if case .closed = state { return }

@@ -285,9 +285,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             scheduleIdleCheck()
             return
         }
-        let timeout = idleTimer.timeout.secondsDescription
-        logger.debug("closing an idle connection", metadata: ["timeout": "\(timeout)"])
-        _ = close(CloseFrame(code: .goingAway, reason: "nothing received for \(timeout)"))
+        logger.debug("closing an idle connection", metadata: ["timeout": "\(idleTimer.timeout.secondsDescription)"])
+        guard let context else { return }
+        machine.idleTimeoutElapsed(after: idleTimer.timeout)
+        runActions(context: context)
+        flushIfNeeded(context: context)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

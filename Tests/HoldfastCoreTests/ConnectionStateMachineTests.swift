@@ -350,6 +350,16 @@ struct ConnectionStateMachineCloseTests {
         #expect(outcome.wasClean)
     }
 
+    @Test("an idle timeout closes with 1001 naming the time, once: a connection already closing is left alone")
+    func idleTimeout() {
+        var machine = ConnectionStateMachine(role: .server, configuration: .init(closeTimeout: .seconds(3)))
+        machine.idleTimeoutElapsed(after: .milliseconds(1500))
+        #expect(drain(&machine) == [serverWrite(.connectionClose, closeBody(1001, "nothing received for 1.5 s")),
+                                    .scheduleCloseTimeout(.seconds(3))])
+        machine.idleTimeoutElapsed(after: .seconds(30))
+        #expect(drain(&machine) == [])
+    }
+
     @Test("closeRequested by a client: masked close, timeout, then it waits for the server's TCP close")
     func clientInitiatedClose() throws {
         var (machine, twin) = clientMachine()
