@@ -144,6 +144,11 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadline()
+    }
+
+    /// Stops the handshake timeout: the request is complete, refused, or gone.
+    private func cancelDeadline() {
         deadline?.cancel()
         deadline = nil
     }
@@ -167,15 +172,13 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         case .end:
             guard let head else { return }
             done = true
-            deadline?.cancel()
-            deadline = nil
+            cancelDeadline()
             handle(head, context: context)
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        cancelDeadline()
         if !done {
             done = true
             outcome.succeed(.notUpgraded)
@@ -187,8 +190,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         guard !done else { return }
         // The HTTP decoder refused the request (malformed, headers too large): answer and close.
         done = true
-        deadline?.cancel()
-        deadline = nil
+        cancelDeadline()
         settings.logger.debug("bad HTTP request", metadata: ["error": "\(error)"])
         if let error = error as? HTTPParserError, error == .headerOverflow {
             respond(status: .requestHeaderFieldsTooLarge,
