@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "HoldfastCore", targets: ["HoldfastCore"]),
         .library(name: "HoldfastNIO", targets: ["HoldfastNIO"]),
         .library(name: "Holdfast", targets: ["Holdfast"]),
+        .library(name: "HoldfastCloseCodes", targets: ["HoldfastCloseCodes"]),
+        .library(name: "HoldfastTransfer", targets: ["HoldfastTransfer"]),
         .executable(name: "holdfast", targets: ["HoldfastCLI"]),
     ],
     dependencies: [
@@ -42,6 +44,13 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // What each close code means, when it is seen and how to fix it, in English and Spanish:
+        // knowledge for people (the CLI, the pages, error messages), apart from the protocol.
+        .target(
+            name: "HoldfastCloseCodes",
+            dependencies: ["HoldfastCore"],
+            swiftSettings: strictSwift6
+        ),
         .target(
             name: "HoldfastNIO",
             dependencies: [
@@ -56,6 +65,7 @@ let package = Package(
             name: "Holdfast",
             dependencies: [
                 "HoldfastCore",
+                "HoldfastCloseCodes",
                 "HoldfastNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,10 +80,27 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // Chunked, verified, resumable transfers over Holdfast connections: the wire format and
+        // its pure bookkeeping in Protocol/, the sender, the receiver and the stores beside it.
+        .target(
+            name: "HoldfastTransfer",
+            dependencies: [
+                "Holdfast",
+                "HoldfastCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "HoldfastCLI",
             dependencies: [
                 "Holdfast",
+                "HoldfastCloseCodes",
+                "HoldfastTransfer",
                 // ByteBuffer for binary messages (the chat room, the probe, the status page).
                 .product(name: "NIOCore", package: "swift-nio"),
                 // Registries shared across event loops (the chat room, the status page's viewers).
@@ -84,15 +111,41 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // What several test targets share: frame builders, the seeded generator, sample upgrade
+        // requests, an embedded server, the process runner and server fixtures.
+        .target(
+            name: "HoldfastTestSupport",
+            dependencies: [
+                "HoldfastCore",
+                "HoldfastNIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/HoldfastTestSupport",
+            swiftSettings: strictSwift6
+        ),
         .testTarget(
             name: "HoldfastCoreTests",
-            dependencies: ["HoldfastCore"],
+            dependencies: ["HoldfastCore", "HoldfastTestSupport"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "HoldfastCloseCodesTests",
+            dependencies: ["HoldfastCloseCodes"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "HoldfastTransferTests",
+            dependencies: ["HoldfastTransfer", "HoldfastTestSupport"],
             swiftSettings: strictSwift6
         ),
         .testTarget(
             name: "HoldfastNIOTests",
             dependencies: [
                 "HoldfastNIO",
+                "HoldfastTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strictSwift6
@@ -101,6 +154,10 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Holdfast",
+                "HoldfastCore",
+                "HoldfastCloseCodes",
+                "HoldfastTransfer",
+                "HoldfastTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

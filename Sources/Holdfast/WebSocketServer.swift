@@ -1,3 +1,4 @@
+import HoldfastCloseCodes
 import HoldfastCore
 import HoldfastNIO
 import Logging

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Holdfast
+import HoldfastCloseCodes
 
 /// The options `explain` and `compare` share: the language and the output format.
 struct CloseCodePageOptions: ParsableArguments {

@@ -1,4 +1,5 @@
 import Holdfast
+import HoldfastCloseCodes
 
 /// The close-code pages `holdfast serve` answers: `/codes/1009` (one code), `/codes/1001-vs-1009`
 /// (a comparison) and `/codes/` (the registry), in English or with `?lang=es` in Spanish — the

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Holdfast
+import HoldfastCloseCodes
 
 /// `holdfast compare CODE CODE`: two close codes side by side, with their key differences.
 struct Compare: ParsableCommand {

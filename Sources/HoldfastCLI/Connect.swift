@@ -124,7 +124,7 @@ struct Connect: AsyncParsableCommand {
             group.cancelAll()
             return result
         }
-        if case .failure(let error) = result { throw Terminal.fail("\(error)") }
+        if case .failure(let error) = result { throw Terminal.fail(Terminal.explain(error)) }
     }
 
     private static func describe(_ event: ReconnectEvent) -> String {

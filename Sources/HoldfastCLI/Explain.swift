@@ -1,5 +1,6 @@
 import ArgumentParser
 import Holdfast
+import HoldfastCloseCodes
 
 /// `holdfast explain CODE...`: what close codes mean, when you see them, how to fix them.
 struct Explain: ParsableCommand {

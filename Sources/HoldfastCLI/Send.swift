@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Holdfast
+import HoldfastTransfer
 
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -107,7 +108,7 @@ struct Send: AsyncParsableCommand {
         case .failure(let error as ReconnectingWebSocket.ConnectionEnded):
             throw Terminal.fail("cannot send to \(url): \(error.ending)")
         case .failure(let error):
-            throw Terminal.fail("\(error)")
+            throw Terminal.fail(Terminal.explain(error))
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Holdfast
+import HoldfastTransfer
 import Logging
 import ServiceLifecycle
 

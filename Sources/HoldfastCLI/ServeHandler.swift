@@ -1,5 +1,6 @@
 import ArgumentParser
 import Holdfast
+import HoldfastTransfer
 
 /// What `holdfast serve` does with each message: send it back, or to everyone else.
 enum ServeMode: String, CaseIterable, Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Holdfast
+import HoldfastCloseCodes
 
 /// What the status page shows at one moment, as the JSON pushed to it every second: the server's
 /// ``WebSocketServerStatistics`` without the status page's own connections and pushes, and the

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Holdfast
+import HoldfastCloseCodes
 
 /// Output of the command-line tool: results on stdout, diagnostics on stderr, each line written
 /// at once (unbuffered) so that scripts driving the tool see it immediately.
@@ -18,5 +20,10 @@ enum Terminal {
     static func fail(_ message: String) -> ExitCode {
         note("holdfast: error: \(message)")
         return ExitCode.failure
+    }
+
+    /// An error as one line for people: a closed connection's code explained from the catalog.
+    static func explain(_ error: any Error) -> String {
+        (error as? WebSocketError)?.explanation() ?? "\(error)"
     }
 }

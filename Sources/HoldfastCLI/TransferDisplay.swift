@@ -1,5 +1,6 @@
 import Foundation
 import Holdfast
+import HoldfastTransfer
 import NIOConcurrencyHelpers
 
 /// The progress of `holdfast send` on stderr: a bar redrawn in place on a terminal (at most ten

@@ -57,7 +57,7 @@ public struct WebSocketError: Error, Sendable, Hashable, CustomStringConvertible
         case .closing:
             return "the connection is closing; no more messages can be sent"
         case .closed(let outcome?):
-            return "the connection is closed: \(outcome.explanation())"
+            return "the connection is closed: \(outcome)"
         case .closed(nil):
             return "the connection is closed"
         case .controlPayloadTooLong(let length):

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import HoldfastCore
+import HoldfastTestSupport
 import NIOHTTP1
 import Testing
 

@@ -1,4 +1,5 @@
 import HoldfastCore
+import HoldfastTestSupport
 import NIOHTTP1
 import Testing
 

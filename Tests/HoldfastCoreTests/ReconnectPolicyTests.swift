@@ -1,4 +1,5 @@
 import HoldfastCore
+import HoldfastTestSupport
 import Testing
 
 /// Backoff with full jitter, retry classification, and the retry hint of a shutting-down server.

@@ -1,8 +1,8 @@
 import HoldfastCore
+import HoldfastTestSupport
 import NIOHTTP1
 import Testing
 
-private let sampleKey = "dGhlIHNhbXBsZSBub25jZQ=="
 
 /// A valid upgrade request (RFC 6455 §1.3/§4.1), with `changes` applied to its headers.
 private func request(method: HTTPMethod = .GET, version: HTTPVersion = .http1_1,

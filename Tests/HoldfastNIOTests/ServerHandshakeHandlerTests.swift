@@ -1,5 +1,6 @@
 import HoldfastCore
 import HoldfastNIO
+import HoldfastTestSupport
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -8,7 +9,7 @@ import Testing
 struct ServerHandshakeHandlerTests {
     @Test func validRequestIsAnsweredWith101AndTheAcceptKey() throws {
         let server = try EmbeddedServer()
-        try server.receive(EmbeddedServer.upgradeRequest(path: "/chat?room=1"))
+        try server.receive(upgradeRequest(path: "/chat?room=1"))
         let response = String(decoding: try server.written(), as: UTF8.self)
         #expect(response.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
         #expect(response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"))
@@ -26,7 +27,7 @@ struct ServerHandshakeHandlerTests {
 
     @Test func otherVersionGets426WithTheSupportedVersion() throws {
         let server = try EmbeddedServer()
-        try server.receive(EmbeddedServer.upgradeRequest(version: "8"))
+        try server.receive(upgradeRequest(version: "8"))
         let response = String(decoding: try server.written(), as: UTF8.self)
         #expect(response.hasPrefix("HTTP/1.1 426 Upgrade Required\r\n"))
         #expect(response.contains("Sec-WebSocket-Version: 13\r\n"))
@@ -61,7 +62,7 @@ struct ServerHandshakeHandlerTests {
         let server = try EmbeddedServer(shouldUpgrade: { request in
             request.path == "/uploads" ? .accept(configuration: WebSocketConfiguration(maxMessageSize: 64 << 20)) : .accept
         })
-        try server.receive(EmbeddedServer.upgradeRequest(path: "/uploads"))
+        try server.receive(upgradeRequest(path: "/uploads"))
         let response = String(decoding: try server.written(), as: UTF8.self)
         #expect(response.contains("Holdfast-Max-Message-Size: 67108864\r\n"))
         // 2 MiB is over the server's default 1 MiB but within this route's 64 MiB.
@@ -74,7 +75,7 @@ struct ServerHandshakeHandlerTests {
         let server = try EmbeddedServer(shouldUpgrade: { request in
             request.path == "/allowed" ? .accept : .reject(status: .forbidden, reason: "no such room")
         })
-        try server.receive(EmbeddedServer.upgradeRequest(path: "/other"))
+        try server.receive(upgradeRequest(path: "/other"))
         let response = String(decoding: try server.written(), as: UTF8.self)
         #expect(response.hasPrefix("HTTP/1.1 403 Forbidden\r\n"))
         #expect(response.hasSuffix("no such room\n"))
@@ -82,7 +83,7 @@ struct ServerHandshakeHandlerTests {
 
     @Test func acceptedSubprotocolMustBeOneTheClientOffered() throws {
         let server = try EmbeddedServer(shouldUpgrade: { _ in .accept(subprotocol: "chat.v2") })
-        try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n"))
+        try server.receive(upgradeRequest(extraHeaders: "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n"))
         let response = String(decoding: try server.written(), as: UTF8.self)
         #expect(response.contains("Sec-WebSocket-Protocol: chat.v2\r\n"))
     }
@@ -97,7 +98,7 @@ struct ServerHandshakeHandlerTests {
 
     @Test func framesInTheSamePacketAsTheRequestAreProcessed() throws {
         let server = try EmbeddedServer()
-        let request = Array(EmbeddedServer.upgradeRequest().utf8)
+        let request = Array(upgradeRequest().utf8)
         try server.receive(request + maskedFrame(opcode: 0x9, payload: Array("early".utf8)))
         let written = try server.written()
         let pong = serverFrame(opcode: 0xA, payload: Array("early".utf8))

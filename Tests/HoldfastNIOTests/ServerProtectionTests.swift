@@ -1,5 +1,6 @@
 import HoldfastCore
 import HoldfastNIO
+import HoldfastTestSupport
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -44,7 +45,7 @@ struct ServerProtectionTests {
     @Test func headersOverTheLimitGet431() throws {
         let server = try EmbeddedServer(adjust: { $0.maxHeaderSize = 1024 })
         let cookie = String(repeating: "a", count: 2000)
-        try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
+        try server.receive(upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
         let response = text(try server.written())
         #expect(response.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "\(response)")
         #expect(response.hasSuffix("request line and headers over the limit of 1024 bytes\n"))
@@ -54,7 +55,7 @@ struct ServerProtectionTests {
     @Test func headersWithinTheLimitUpgrade() throws {
         let server = try EmbeddedServer(adjust: { $0.maxHeaderSize = 1024 })
         let cookie = String(repeating: "a", count: 700)
-        try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
+        try server.receive(upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
         #expect(text(try server.written()).hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
     }
 
@@ -64,7 +65,7 @@ struct ServerProtectionTests {
                       ("", "HTTP/1.1 101 Switching Protocols\r\n")])
     func origins(header: String, statusLine: String) throws {
         let server = try EmbeddedServer(adjust: { $0.allowedOrigins = ["https://good.example"] })
-        try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: header))
+        try server.receive(upgradeRequest(extraHeaders: header))
         let response = text(try server.written())
         #expect(response.hasPrefix(statusLine), "\(response)")
         if statusLine.contains("403") {
@@ -74,7 +75,7 @@ struct ServerProtectionTests {
 
     @Test func aFullServerAnswers503WithRetryAfter() throws {
         let server = try EmbeddedServer(adjust: { $0.isFull = { true } })
-        try server.receive(EmbeddedServer.upgradeRequest())
+        try server.receive(upgradeRequest())
         let response = text(try server.written())
         #expect(response.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "\(response)")
         #expect(response.contains("Retry-After: 1\r\n"))

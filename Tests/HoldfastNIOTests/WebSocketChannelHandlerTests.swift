@@ -1,5 +1,6 @@
 import HoldfastCore
 import HoldfastNIO
+import HoldfastTestSupport
 import NIOCore
 import NIOEmbedded
 import Testing

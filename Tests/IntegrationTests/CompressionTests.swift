@@ -1,4 +1,6 @@
 import Holdfast
+import HoldfastCore
+import HoldfastTestSupport
 import NIOCore
 import Testing
 
@@ -60,7 +62,7 @@ struct CompressionTests {
         let configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(maxMessageSize: limit))
         try await withServer(configuration: configuration, handler: echo) { port in
             try await RawConnection.with(port: port) { raw in
-                try await raw.write(upgradeRequest(port: port, extensions: "permessage-deflate"))
+                try await raw.write(upgradeRequest(host: "127.0.0.1:\(port)", path: "/raw", extensions: "permessage-deflate"))
                 let head = try await raw.readHTTPHead()
                 #expect(head.hasPrefix("HTTP/1.1 101 "))
                 #expect(head.contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"))

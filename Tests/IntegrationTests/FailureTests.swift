@@ -1,4 +1,5 @@
 import Holdfast
+import HoldfastTestSupport
 import NIOCore
 import Testing
 
@@ -34,11 +35,11 @@ struct FailureTests {
             // A raw peer that ignores the announced limit: it sends one frame at the limit, then
             // only the header of one a byte over it.
             let (response, echo, close, ended) = try await RawConnection.with(port: port) { connection in
-                try await connection.write(upgradeRequest(port: port))
+                try await connection.write(upgradeRequest(host: "127.0.0.1:\(port)", path: "/raw"))
                 let response = try await connection.readHTTPHead()
-                try await connection.write(maskedClientFrame(opcode: 0x2, payload: Array(pattern(limit).readableBytesView)))
+                try await connection.write(maskedFrame(opcode: 0x2, payload: Array(pattern(limit).readableBytesView)))
                 let echo = try await connection.readFrame()
-                try await connection.write(Array(maskedClientFrame(opcode: 0x2, payload: [], declaredLength: limit + 1)))
+                try await connection.write(Array(maskedFrame(opcode: 0x2, payload: [], declaredLength: limit + 1)))
                 let close = try await connection.readSmallFrame()
                 _ = try await connection.readToEnd()
                 return (response, echo, close, connection.sawEndOfStream)
@@ -88,7 +89,7 @@ struct FailureTests {
         let (serverOutcomes, handler) = Self.recordingEcho()
         try await withServer(handler: handler) { port in
             let (response, close, rest, ended) = try await RawConnection.with(port: port) { connection in
-                try await connection.write(upgradeRequest(port: port))
+                try await connection.write(upgradeRequest(host: "127.0.0.1:\(port)", path: "/raw"))
                 let response = try await connection.readHTTPHead()
                 try await connection.write(violation.frame)
                 let close = try await connection.readSmallFrame()
@@ -115,29 +116,4 @@ struct FailureTests {
             try await Self.expectStillServing(port: port)
         }
     }
-}
-
-/// An upgrade request with the RFC 6455 §1.3 sample key.
-func upgradeRequest(port: Int, path: String = "/raw", extensions: String? = nil) -> String {
-    "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        + (extensions.map { "Sec-WebSocket-Extensions: \($0)\r\n" } ?? "") + "\r\n"
-}
-
-/// A masked client frame; `declaredLength` puts another length in the header than the payload's.
-func maskedClientFrame(fin: Bool = true, opcode: UInt8, payload: [UInt8], declaredLength: Int? = nil) -> [UInt8] {
-    let key: [UInt8] = [0x5A, 0x17, 0xC3, 0x08]
-    var bytes: [UInt8] = [(fin ? 0x80 : 0) | opcode]
-    let length = UInt64(declaredLength ?? payload.count)
-    if length < 126 {
-        bytes.append(0x80 | UInt8(length))
-    } else if length <= 0xFFFF {
-        bytes += [0x80 | 126, UInt8(length >> 8), UInt8(length & 0xFF)]
-    } else {
-        bytes.append(0x80 | 127)
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((length >> UInt64(shift)) & 0xFF)) }
-    }
-    bytes += key
-    for (index, byte) in payload.enumerated() { bytes.append(byte ^ key[index % 4]) }
-    return bytes
 }

@@ -1,4 +1,5 @@
 import Holdfast
+import HoldfastTestSupport
 import NIOCore
 import ServiceLifecycleTestKit
 import Testing
@@ -110,10 +111,10 @@ struct ShutdownTests {
         let (received, handler) = Self.recording()
         try await withRunningServer(configuration: Self.configuration(), handler: handler) { server, port in
             try await RawConnection.with(port: port) { raw in
-                try await raw.write(upgradeRequest(port: port))
+                try await raw.write(upgradeRequest(host: "127.0.0.1:\(port)", path: "/raw"))
                 let head = try await raw.readHTTPHead()
                 #expect(head.hasPrefix("HTTP/1.1 101 "))
-                try await raw.write(maskedClientFrame(opcode: 0x1, payload: Array("hello".utf8)))
+                try await raw.write(maskedFrame(opcode: 0x1, payload: Array("hello".utf8)))
                 #expect(try await first(of: received, "the hello") == "/raw hello")
 
                 async let report = server.shutdown()
@@ -126,9 +127,9 @@ struct ShutdownTests {
                 // Draining: the server waits for this peer's answer, and lets no one else in.
                 await Self.expectRefused(port: port)
 
-                try await raw.write(maskedClientFrame(opcode: 0x1, payload: Array("still here 1".utf8))
-                                    + maskedClientFrame(opcode: 0x1, payload: Array("still here 2".utf8)))
-                try await raw.write(maskedClientFrame(opcode: 0x8, payload: [0x03, 0xE9]))
+                try await raw.write(maskedFrame(opcode: 0x1, payload: Array("still here 1".utf8))
+                                    + maskedFrame(opcode: 0x1, payload: Array("still here 2".utf8)))
+                try await raw.write(maskedFrame(opcode: 0x8, payload: [0x03, 0xE9]))
                 let rest = try await raw.readToEnd()
                 #expect(rest.readableBytes == 0, "nothing follows the server's close frame")
                 #expect(raw.sawEndOfStream, "the server closes TCP once the handshake is complete")
@@ -150,9 +151,9 @@ struct ShutdownTests {
             try await withThrowingTaskGroup(of: CloseOutcome.self) { clients in
                 clients.addTask { try await Self.client(port: port, path: "/polite").0 }
                 try await RawConnection.with(port: port) { raw in
-                    try await raw.write(upgradeRequest(port: port, path: "/silent"))
+                    try await raw.write(upgradeRequest(host: "127.0.0.1:\(port)", path: "/silent"))
                     _ = try await raw.readHTTPHead()
-                    try await raw.write(maskedClientFrame(opcode: 0x1, payload: Array("hello".utf8)))
+                    try await raw.write(maskedFrame(opcode: 0x1, payload: Array("hello".utf8)))
                     let hellos = try await collect(2, of: received, "both hellos")
                     #expect(Set(hellos) == ["/polite hello", "/silent hello"])
 

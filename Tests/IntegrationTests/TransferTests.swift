@@ -1,5 +1,6 @@
 import Foundation
 import Holdfast
+import HoldfastTransfer
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing

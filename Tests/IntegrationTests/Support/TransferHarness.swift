@@ -1,5 +1,7 @@
 import Foundation
 import Holdfast
+import HoldfastTestSupport
+import HoldfastTransfer
 import NIOCore
 import Testing
 

@@ -1,4 +1,6 @@
 import HoldfastCore
+import HoldfastTestSupport
+import HoldfastTransfer
 import NIOCore
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastCore
 
 extension HTTPProxy {
     /// The proxy for `url` named by the conventional environment variables, or `nil` for a

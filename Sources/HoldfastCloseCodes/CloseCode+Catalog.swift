@@ -1,3 +1,5 @@
+import HoldfastCore
+
 extension CloseCode {
     /// This code's catalog entry: what it means, when it is seen, how to fix it.
     public func info(in language: Language = .english) -> CloseCodeInfo {

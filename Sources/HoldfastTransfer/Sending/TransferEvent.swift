@@ -1,4 +1,4 @@
-import HoldfastCore
+import Holdfast
 
 /// What happens during a transfer, for progress bars and logs.
 public enum TransferEvent: Sendable, Hashable {

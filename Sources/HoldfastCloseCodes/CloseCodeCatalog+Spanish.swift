@@ -1,3 +1,5 @@
+import HoldfastCore
+
 extension CloseCodeCatalog {
     /// Los textos en español: el RFC 6455 §7.4 y el registro de la IANA en palabras sencillas, con
     /// lo que ve un desarrollador y lo que puede hacer con cada código.

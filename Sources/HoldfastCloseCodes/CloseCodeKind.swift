@@ -1,3 +1,5 @@
+import HoldfastCore
+
 /// What a close code is about: the kind of cause behind it. Two codes of different kinds call
 /// for different responses, which is what a comparison leads with.
 public enum CloseCodeKind: String, Sendable, Hashable, CaseIterable {

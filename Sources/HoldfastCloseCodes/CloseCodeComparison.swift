@@ -1,3 +1,5 @@
+import HoldfastCore
+
 /// Two close codes side by side: both catalog entries, their key differences and when each one
 /// applies — the page `holdfast compare 1001 1009` shows.
 ///

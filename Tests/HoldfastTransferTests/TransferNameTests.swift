@@ -1,4 +1,5 @@
 import HoldfastCore
+import HoldfastTransfer
 import Testing
 
 @Suite("TransferName — a name a receiver can write under its directory without escaping it")

@@ -1,3 +1,5 @@
+import HoldfastCore
+
 extension CloseOutcome {
     /// How the connection ended, explained in one line for errors and logs: the code's catalog
     /// description, then the reason if there was one — `1009 messageTooBig — message too big: a
@@ -10,5 +12,14 @@ extension CloseOutcome {
         case .english: return "\(line) (reason: \(reason))"
         case .spanish: return "\(line) (motivo: \(reason))"
         }
+    }
+}
+
+extension WebSocketError {
+    /// This error for people: a closed connection's outcome explained with its code's catalog
+    /// entry (``CloseOutcome/explanation(in:)``); any other error as ``description`` says it.
+    public func explanation(in language: Language = .english) -> String {
+        guard let outcome = closeOutcome else { return description }
+        return "the connection is closed: \(outcome.explanation(in: language))"
     }
 }

@@ -1,3 +1,4 @@
+import Holdfast
 import HoldfastCore
 
 /// What a completed transfer cost.

@@ -1,3 +1,4 @@
+import HoldfastCloseCodes
 import HoldfastCore
 import Testing
 

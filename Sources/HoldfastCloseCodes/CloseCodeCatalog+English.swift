@@ -1,3 +1,5 @@
+import HoldfastCore
+
 extension CloseCodeCatalog {
     /// The English texts: RFC 6455 §7.4 and the IANA registry in plain words, with what a
     /// developer sees and does about each code.

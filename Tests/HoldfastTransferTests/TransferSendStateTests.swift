@@ -1,4 +1,5 @@
 import HoldfastCore
+import HoldfastTransfer
 import Testing
 
 @Suite("TransferSendState — the sender's bookkeeping")

@@ -1,4 +1,5 @@
 import HoldfastCore
+import HoldfastNIO
 import Testing
 
 @Suite struct HTTPProxyTests {

@@ -1,3 +1,5 @@
+import HoldfastCore
+
 /// What one close code means, when it is seen, how to fix it, and what to do about it — one
 /// entry of ``CloseCodeCatalog``, in one ``Language``.
 public struct CloseCodeInfo: Sendable, Hashable, CustomStringConvertible {

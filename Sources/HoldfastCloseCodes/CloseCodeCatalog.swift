@@ -1,3 +1,5 @@
+import HoldfastCore
+
 /// What every close code means, when it is seen and how to fix it, in English and Spanish:
 /// the IANA registry 1000–1015 (RFC 6455 §7.4.1), the registered range 3000–3999, the private
 /// range 4000–4999, and an answer for unassigned (1016–2999) and invalid numbers.

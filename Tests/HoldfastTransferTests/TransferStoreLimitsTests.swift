@@ -1,4 +1,5 @@
 import HoldfastCore
+import HoldfastTransfer
 import Testing
 
 @Suite("TransferStoreLimits and TransferChunkPlacement — the receiver's policy")

@@ -1,3 +1,4 @@
+import Holdfast
 import HoldfastCore
 import Logging
 import NIOCore
