@@ -33,7 +33,7 @@ extension WebSocketClient {
             return "unknown host '\(error.host)' (\(error.errorDescription))"
         case let error as ChannelError:
             if case .connectTimeout(let timeout) = error {
-                return "no answer within \(timeout.secondsDescription) (connection timed out)"
+                return "no answer within \(timeout.readableDescription) (connection timed out)"
             }
             return "\(error)"
         case let error as HandshakeError:

@@ -23,7 +23,7 @@ public enum ReconnectEvent: Sendable, Hashable, CustomStringConvertible {
         case .connecting(let attempt): return attempt == 0 ? "connecting" : "connecting (attempt \(attempt + 1))"
         case .connected: return "connected"
         case .disconnected(let disconnection): return "disconnected: \(disconnection)"
-        case .waiting(let attempt, let delay): return "retrying in \(delay) (attempt \(attempt + 1))"
+        case .waiting(let attempt, let delay): return "retrying in \(delay.readableDescription) (attempt \(attempt + 1))"
         case .gaveUp(let disconnection): return "gave up: \(disconnection)"
         }
     }

@@ -389,7 +389,7 @@ private struct ProbeReport: Encodable {
             refusal = RefusalJSON(code: nil, name: nil, reason: "the echo came back changed")
             refusalExplanation = "the echo came back changed"
         case .noAnswer(let timeout)?:
-            let text = "no answer within \(Double(timeout.nanoseconds) / 1e9) s"
+            let text = "no answer within \(timeout.readableDescription)"
             refusal = RefusalJSON(code: nil, name: nil, reason: text)
             refusalExplanation = text
         case nil:

@@ -162,7 +162,7 @@ public struct ConnectionStateMachine {
     /// handshake with 1001 Going Away and the reason `nothing received for N s`. Drain
     /// ``nextAction()`` afterwards.
     public mutating func idleTimeoutElapsed(after timeout: TimeAmount) {
-        closeRequested(CloseFrame(code: .goingAway, reason: "nothing received for \(timeout.secondsDescription)"))
+        closeRequested(CloseFrame(code: .goingAway, reason: "nothing received for \(timeout.readableDescription)"))
     }
 
     /// The close timeout scheduled earlier expired. Drain ``nextAction()`` afterwards.

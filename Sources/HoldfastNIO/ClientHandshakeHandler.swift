@@ -50,7 +50,7 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timeoutTask = context.eventLoop.scheduleTask(in: timeout) {
             let (handler, context) = loopBound.value
-            handler.fail(HandshakeError(status: nil, reason: "no upgrade response within \(handler.timeout)"),
+            handler.fail(HandshakeError(status: nil, reason: "no upgrade response within \(handler.timeout.readableDescription)"),
                          context: context)
         }
         if context.channel.isActive { sendRequest(context: context) }

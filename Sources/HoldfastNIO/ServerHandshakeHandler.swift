@@ -157,8 +157,8 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         deadline = nil
         guard !done else { return }
         done = true
-        settings.logger.debug("no complete upgrade request in time", metadata: ["timeout": "\(timeout.secondsDescription)"])
-        respond(status: .requestTimeout, reason: "no complete request within \(timeout.secondsDescription)", headers: [:],
+        settings.logger.debug("no complete upgrade request in time", metadata: ["timeout": "\(timeout.readableDescription)"])
+        respond(status: .requestTimeout, reason: "no complete request within \(timeout.readableDescription)", headers: [:],
                 context: context)
     }
 

@@ -261,7 +261,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private func keepalivePongMissing(after timeout: TimeAmount) {
         logger.info("no pong to a keepalive ping; closing the connection as dead",
-                    metadata: ["timeout": "\(timeout.secondsDescription)"])
+                    metadata: ["timeout": "\(timeout.readableDescription)"])
         abort()
     }
 
@@ -285,7 +285,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             scheduleIdleCheck()
             return
         }
-        logger.debug("closing an idle connection", metadata: ["timeout": "\(idleTimer.timeout.secondsDescription)"])
+        logger.debug("closing an idle connection", metadata: ["timeout": "\(idleTimer.timeout.readableDescription)"])
         guard let context else { return }
         machine.idleTimeoutElapsed(after: idleTimer.timeout)
         runActions(context: context)

@@ -86,7 +86,7 @@ struct CloseCodeCatalogTests {
         #expect(CloseCode(2000).info().sender == .nobody)
     }
 
-    @Test("the SPEC's facts: 1001 is a restart or a closed tab, 1009 a payload over the limit")
+    @Test("the product's two framing facts: 1001 is a restart or a closed tab, 1009 a payload over the limit")
     func goingAwayAndMessageTooBig() {
         let goingAway = CloseCode.goingAway.info()
         #expect(goingAway.title == "Going Away")
