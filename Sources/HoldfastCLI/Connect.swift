@@ -6,14 +6,14 @@ struct Connect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Connect to a WebSocket server: stdin lines out, messages in.",
         discussion: """
-            Each line read from stdin is sent as a text message; each message received is
-            printed on stdout as one line (binary as a length). Connection events and close
+            Each line read from stdin is sent as a text message; each message received is \
+            printed on stdout as one line (binary as a length). Connection events and close \
             codes, with their names, go to stderr.
 
-            By default the client reconnects after 1001, 1006, 1011-1014, HTTP 5xx or a network
-            failure, with exponential backoff and full jitter; lines typed meanwhile wait and go
-            out in order once connected. When stdin ends, what is queued is sent, the connection
-            closes with 1000 and the tool exits 0; it exits 1 when the server ends the
+            By default the client reconnects after 1001, 1006, 1011-1014, HTTP 5xx or a network \
+            failure, with exponential backoff and full jitter; lines typed meanwhile wait and go \
+            out in order once connected. When stdin ends, what is queued is sent, the connection \
+            closes with 1000 and the tool exits 0; it exits 1 when the server ends the \
             connection in a way a retry cannot fix. --echo never reconnects.
 
             \(ClientConnectionOptions.discussion)
@@ -21,7 +21,8 @@ struct Connect: AsyncParsableCommand {
             Examples:
               holdfast connect ws://127.0.0.1:8080/
               holdfast connect wss://localhost:8443/ --ca ca.pem
-              holdfast connect wss://echo.example.com/ --proxy http://user:secret@proxy.example:3128
+              holdfast connect wss://echo.example.com/ \\
+                --proxy http://user:secret@proxy.example:3128
               holdfast connect ws://127.0.0.1:8080/ --no-reconnect --fragment-size 16384
               holdfast connect 'ws://[::1]:9001/runCase?case=1&agent=holdfast' --echo
             """

@@ -8,34 +8,34 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a WebSocket echo, chat-room or file-receiving server, with a live status page.",
         discussion: """
-            In echo mode (the default) every text or binary message is sent back with its type; in
-            broadcast mode it goes to every other connected client, like a chat room; in files mode
-            it receives transfers ('holdfast send') into --files-dir: chunked, resumed after
-            reconnects and restarts (partial transfers are kept in DIR/.holdfast-partial), and
-            written under the sender's name only once their SHA-256 matched (a name with a path,
-            '..' or control characters is refused). Prints
-            `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT
-            (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every
-            client, waits up to --drain-timeout for their close handshakes, reports how many
-            closed cleanly, and exits 0. The limits are
-            announced to clients in the upgrade response (Holdfast-Max-Message-Size,
-            Holdfast-Max-Frame-Size); a message or frame over them is refused with close 1009.
-            permessage-deflate is accepted when a client offers it (browsers do), with memory-bounded
+            In echo mode (the default) every text or binary message is sent back with its type; in \
+            broadcast mode it goes to every other connected client, like a chat room; in files mode \
+            it receives transfers ('holdfast send') into --files-dir: chunked, resumed after \
+            reconnects and restarts (partial transfers are kept in DIR/.holdfast-partial), and \
+            written under the sender's name only once their SHA-256 matched (a name with a path, \
+            '..' or control characters is refused). Prints \
+            `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT \
+            (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every \
+            client, waits up to --drain-timeout for their close handshakes, reports how many \
+            closed cleanly, and exits 0. The limits are \
+            announced to clients in the upgrade response (Holdfast-Max-Message-Size, \
+            Holdfast-Max-Frame-Size); a message or frame over them is refused with close 1009. \
+            permessage-deflate is accepted when a client offers it (browsers do), with memory-bounded \
             settings; the message limit applies to the inflated size. --no-compression declines it.
 
-            A browser pointed at the server gets a live status page at / (connections, messages
-            per second, bytes, closes by code, the limits in force), and the close-code pages of
-            'holdfast explain' and 'holdfast compare' at /codes/1009 and /codes/1001-vs-1009
+            A browser pointed at the server gets a live status page at / (connections, messages \
+            per second, bytes, closes by code, the limits in force), and the close-code pages of \
+            'holdfast explain' and 'holdfast compare' at /codes/1009 and /codes/1001-vs-1009 \
             (add ?lang=es for Spanish).
 
-            With --tls-cert and --tls-key (PEM files, both or neither) it serves wss:// and the
+            With --tls-cert and --tls-key (PEM files, both or neither) it serves wss:// and the \
             pages over https://, and prints `listening on wss://HOST:PORT`.
 
-            Protections: a connection that has not sent its whole upgrade request within
-            --handshake-timeout gets 408 (slow clients cannot hold connections open); request
-            headers over --max-header-size get 431; over --max-connections, 503 with Retry-After;
-            with --idle-timeout, a connection whose client sends nothing (no message, ping or
-            pong) for that long is closed with 1001; with --allowed-origin, a browser page from
+            Protections: a connection that has not sent its whole upgrade request within \
+            --handshake-timeout gets 408 (slow clients cannot hold connections open); request \
+            headers over --max-header-size get 431; over --max-connections, 503 with Retry-After; \
+            with --idle-timeout, a connection whose client sends nothing (no message, ping or \
+            pong) for that long is closed with 1001; with --allowed-origin, a browser page from \
             any other origin gets 403.
 
             Examples:
@@ -43,12 +43,14 @@ struct Serve: AsyncParsableCommand {
               holdfast serve --port 0                          # any free port
               holdfast serve --api tasks                       # echo through the async API
               holdfast serve --mode broadcast                  # a chat room
-              holdfast serve --mode files --files-dir inbox    # receive 'holdfast send' transfers
+              holdfast serve --mode files --files-dir inbox    # for 'holdfast send'
               holdfast serve --host :: --port 9001 --max-message-size 16777216
-              holdfast serve --stream --max-frame-size 1048576 --max-message-size 1073741824
+              holdfast serve --stream --max-frame-size 1048576 \\
+                --max-message-size 1073741824
               holdfast serve --port 8443 --tls-cert server.pem --tls-key server-key.pem
-              holdfast serve --max-connections 10000 --idle-timeout 300 --allowed-origin https://example.com
-              holdfast serve --ping-interval 30                # keepalive: dead clients are found
+              holdfast serve --max-connections 10000 --idle-timeout 300 \\
+                --allowed-origin https://example.com
+              holdfast serve --ping-interval 30                # find dead clients
             """
     )
 

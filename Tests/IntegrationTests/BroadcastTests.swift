@@ -40,8 +40,8 @@ struct BroadcastTests {
     }
 
     @Test("--stream cannot broadcast: a one-line error and a non-zero exit")
-    func streamRejected() throws {
-        let run = try HoldfastTool.run(["serve", "--port", "0", "--stream", "--mode", "broadcast"])
+    func streamRejected() async throws {
+        let run = try await HoldfastTool.run(["serve", "--port", "0", "--stream", "--mode", "broadcast"])
         #expect(run.status != 0)
         let lines = run.stderr.split(separator: "\n").filter { !$0.isEmpty }
         #expect(lines.count == 1, "\(run.stderr)")

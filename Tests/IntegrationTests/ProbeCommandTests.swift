@@ -26,7 +26,7 @@ struct ProbeCommandTests {
         try await PythonEchoServer.with(maxSize: limit) { port in
             // A generous answer timeout: only a server that never answers waits for it, and a busy
             // machine must not turn a slow echo into "does not echo".
-            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "30"])
+            let run = try await HoldfastTool.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "30"])
             #expect(run.status == 0, "\(run.stderr)")
             let report = try run.jsonObject()
             let measured = report["maxMessageSize"] as? Int
@@ -57,7 +57,7 @@ struct ProbeCommandTests {
         let configuration = WebSocketServerConfiguration(
             webSocket: testWebSocketConfiguration(maxMessageSize: limit), subprotocols: ["probe.v2"])
         try await withServer(configuration: configuration, handler: echo) { port in
-            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "30",
+            let run = try await HoldfastTool.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "30",
                                               "--subprotocol", "probe.v1", "--subprotocol", "probe.v2"])
             #expect(run.status == 0, "\(run.stderr)")
             let report = try run.jsonObject()
@@ -84,7 +84,7 @@ struct ProbeCommandTests {
         try await withServer(configuration: configuration, handler: { webSocket in
             for await _ in webSocket.messages {}
         }) { port in
-            let run = try await ProbeRun.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "1"])
+            let run = try await HoldfastTool.run(["probe", "ws://127.0.0.1:\(port)/", "--json", "--timeout", "1"])
             #expect(run.status == 0, "\(run.stderr)")
             let report = try run.jsonObject()
             #expect(report["echoes"] as? Bool == false)
@@ -101,7 +101,7 @@ struct ProbeCommandTests {
         let configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(maxMessageSize: 1 << 20))
         try await withServer(configuration: configuration, handler: echo) { port in
             let url = "ws://127.0.0.1:\(port)/"
-            let json = try await ProbeRun.run(["probe", url, "--json", "--probe-max", "200000", "--timeout", "30"])
+            let json = try await HoldfastTool.run(["probe", url, "--json", "--probe-max", "200000", "--timeout", "30"])
             #expect(json.status == 0, "\(json.stderr)")
             let report = try json.jsonObject()
             #expect(report["maxMessageSize"] is NSNull)
@@ -109,7 +109,7 @@ struct ProbeCommandTests {
             #expect(report["refusal"] is NSNull)
             #expect(report["probeMax"] as? Int == 200_000)
 
-            let text = try await ProbeRun.run(["probe", url, "--probe-max", "200000", "--timeout", "30"])
+            let text = try await HoldfastTool.run(["probe", url, "--probe-max", "200000", "--timeout", "30"])
             #expect(text.status == 0, "\(text.stderr)")
             #expect(text.stdout.hasPrefix("holdfast probe \(url)\n"), "\(text.stdout)")
             for line in ["echoes", "yes", "announced limits", "message 1048576 bytes",
@@ -127,7 +127,7 @@ struct ProbeCommandTests {
               ("wss://127.0.0.1:1/", "holdfast: error: cannot connect to wss://127.0.0.1:1/: connection refused"),
           ])
     func errors(url: String, line: String) async throws {
-        let run = try await ProbeRun.run(["probe", url])
+        let run = try await HoldfastTool.run(["probe", url])
         #expect(run.status == 1)
         #expect(run.stdout.isEmpty, "\(run.stdout)")
         #expect(run.stderr == line + "\n")
@@ -135,85 +135,11 @@ struct ProbeCommandTests {
 
     @Test("--help explains the measures and shows examples")
     func help() async throws {
-        let run = try await ProbeRun.run(["probe", "--help"])
+        let run = try await HoldfastTool.run(["probe", "--help"])
         #expect(run.status == 0)
         for text in ["Examples:", "holdfast probe ws://", "--probe-max", "--subprotocol", "--json", "1 %"] {
             #expect(run.stdout.contains(text), "\(text)")
         }
-    }
-}
-
-/// One run of the tool, awaited without blocking a thread of the concurrency pool (the servers
-/// under test may need it while the tool runs).
-enum ProbeRun {
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-
-        /// Stdout parsed as one JSON object.
-        func jsonObject() throws -> [String: Any] {
-            let parsed = try JSONSerialization.jsonObject(with: Data(stdout.utf8))
-            return try #require(parsed as? [String: Any], "not a JSON object: \(stdout) \(stderr)")
-        }
-    }
-
-    /// Runs the tool with `arguments` and `environment`; by default the test process's
-    /// environment without proxy variables, so that a proxy set where the tests run does not
-    /// stand between the tool and the servers on loopback.
-    /// `stdin`, if given, is what the tool reads, then the end of its input.
-    static func run(_ arguments: [String], environment: [String: String] = environmentWithoutProxies(),
-                    stdin: String? = nil, limit: Duration = .seconds(60)) async throws -> Result {
-        let process = Process()
-        process.executableURL = try HoldfastTool.executable()
-        process.arguments = arguments
-        process.environment = environment
-        let input = Pipe()
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        let (ended, end) = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { process in
-            end.yield(process.terminationStatus)
-            end.finish()
-        }
-        try process.run()
-        if let stdin {
-            // Small enough for the pipe's buffer: written at once, then closed for the end of input.
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try input.fileHandleForWriting.close()
-        }
-        let stdout = read(output)
-        let stderr = read(errors)
-        let pid = process.processIdentifier
-        do {
-            let status = try await first(of: ended, "`holdfast \(arguments.joined(separator: " "))` to exit", limit: limit)
-            return Result(status: status, stdout: try await first(of: stdout, "its stdout"),
-                          stderr: try await first(of: stderr, "its stderr"))
-        } catch {
-            kill(pid, SIGKILL)
-            throw error
-        }
-    }
-
-    /// The test process's environment without `http_proxy`, `https_proxy`, `all_proxy` and
-    /// `no_proxy` in either case.
-    static func environmentWithoutProxies() -> [String: String] {
-        ProcessInfo.processInfo.environment.filter { !$0.key.lowercased().hasSuffix("_proxy") }
-    }
-
-    /// Everything written to `pipe`, read on a thread of its own so that a full pipe never
-    /// blocks the tool.
-    private static func read(_ pipe: Pipe) -> AsyncStream<String> {
-        let (text, sink) = AsyncStream.makeStream(of: String.self)
-        let handle = pipe.fileHandleForReading
-        Thread {
-            sink.yield(String(decoding: handle.readDataToEndOfFile(), as: UTF8.self))
-            sink.finish()
-        }.start()
-        return text
     }
 }
 

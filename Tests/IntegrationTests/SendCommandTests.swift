@@ -14,7 +14,7 @@ struct SendCommandTests {
             writeFile(directory + "/photo.raw", data)
             let inbox = directory + "/inbox"
             try await ServeProcess.with(["--mode", "files", "--files-dir", inbox, "--max-message-size", "65536"]) { server in
-                let run = try await ProbeRun.run(["send", server.url(), directory + "/photo.raw", "--chunk-size", "1048576"])
+                let run = try await HoldfastTool.run(["send", server.url(), directory + "/photo.raw", "--chunk-size", "1048576"])
                 #expect(run.status == 0, "\(run.stderr)")
                 let digest = TransferDigest(of: data)
                 #expect(run.stdout == "sent photo.raw: 3000000 bytes, sha256 \(digest), confirmed by the receiver\n")
@@ -37,7 +37,7 @@ struct SendCommandTests {
             (["serve", "--files-dir", "/tmp/x"], "holdfast: error: --files-dir is for --mode files"),
           ])
     func mistakes(arguments: [String], error: String) async throws {
-        let run = try await ProbeRun.run(arguments)
+        let run = try await HoldfastTool.run(arguments)
         #expect(run.status == 1)
         #expect(run.stderr == error + "\n")
     }
@@ -47,7 +47,7 @@ struct SendCommandTests {
         try await withTemporaryDirectory { directory in
             #expect(FileManager.default.createFile(atPath: directory + "/a.txt", contents: Data("hello".utf8)))
             try await ServeProcess.with(["--mode", "files", "--files-dir", directory + "/inbox"]) { server in
-                let run = try await ProbeRun.run(["send", server.url(), directory + "/a.txt", "--name", "../a.txt"])
+                let run = try await HoldfastTool.run(["send", server.url(), directory + "/a.txt", "--name", "../a.txt"])
                 #expect(run.status == 1)
                 #expect(run.stderr.hasSuffix("holdfast: error: the receiver refused the transfer: invalid name '../a.txt': "
                                              + "a path, not a file name (no separators allowed)\n"), "\(run.stderr)")

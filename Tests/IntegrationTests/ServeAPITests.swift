@@ -29,14 +29,14 @@ struct ServeAPITests {
                       (["serve", "--handshake-timeout=-1"], "--handshake-timeout must not be negative"),
                       (["serve", "--bogus"], "Unknown option '--bogus'")])
     func optionMistakes(arguments: [String], message: String) async throws {
-        let run = try await ProbeRun.run(arguments)
+        let run = try await HoldfastTool.run(arguments)
         #expect(run.status == 64)
         #expect(run.stderr == "holdfast: error: \(message)\n")
     }
 
     @Test("--api tasks with another mode is one line on stderr and exit 1")
     func tasksNeedEcho() async throws {
-        let run = try await ProbeRun.run(["serve", "--api", "tasks", "--mode", "broadcast"])
+        let run = try await HoldfastTool.run(["serve", "--api", "tasks", "--mode", "broadcast"])
         #expect(run.status == 1)
         #expect(run.stderr == "holdfast: error: --api tasks is for --mode echo (broadcast runs on the event loop, files in tasks)\n")
     }

@@ -26,7 +26,7 @@ struct TLSCommandTests {
         try await ServeProcess.with(serve(certificate: certificates.serverCertificate, key: certificates.serverKey)) {
             server in
             #expect(server.isSecure)
-            let run = try await ProbeRun.run(probe(server.url(host: "localhost"), ["--ca", certificates.caFile]))
+            let run = try await HoldfastTool.run(probe(server.url(host: "localhost"), ["--ca", certificates.caFile]))
             #expect(run.status == 0, "\(run.stderr)")
             #expect(try run.jsonObject()["echoes"] as? Bool == true)
         }
@@ -36,7 +36,7 @@ struct TLSCommandTests {
     func connectOverTLS() async throws {
         try await ServeProcess.with(serve(certificate: certificates.serverCertificate, key: certificates.serverKey)) {
             server in
-            let run = try await ProbeRun.run(["connect", server.url(host: "localhost"), "--ca", certificates.caFile,
+            let run = try await HoldfastTool.run(["connect", server.url(host: "localhost"), "--ca", certificates.caFile,
                                               "--no-reconnect"], stdin: "first line\nsecond line\n")
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.stdout == "first line\nsecond line\n")
@@ -51,7 +51,7 @@ struct TLSCommandTests {
                               key: certificates.path("\(certificate)-key.pem"))
         try await ServeProcess.with(arguments) { server in
             let url = server.url(host: "localhost")
-            let run = try await ProbeRun.run(["connect", url, "--ca", certificates.caFile, "--no-reconnect"])
+            let run = try await HoldfastTool.run(["connect", url, "--ca", certificates.caFile, "--no-reconnect"])
             #expect(run.status == 1)
             #expect(run.stderr.hasPrefix("holdfast: error: cannot connect to \(url): \(cause)"), "\(run.stderr)")
             #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
@@ -62,14 +62,14 @@ struct TLSCommandTests {
     func noVerifyHostname() async throws {
         let arguments = serve(certificate: certificates.wrongHostCertificate, key: certificates.wrongHostKey)
         try await ServeProcess.with(arguments) { server in
-            let run = try await ProbeRun.run(probe(server.url(host: "localhost"),
+            let run = try await HoldfastTool.run(probe(server.url(host: "localhost"),
                                                    ["--ca", certificates.caFile, "--no-verify-hostname"]))
             #expect(run.status == 0, "\(run.stderr)")
         }
     }
 
     @Test("serve with one TLS flag, or a file that is not PEM: one line on stderr, non-zero exit")
-    func serveTLSFlagErrors() throws {
+    func serveTLSFlagErrors() async throws {
         let cases: [([String], String)] = [
             (["--tls-cert", certificates.serverCertificate], "--tls-cert needs --tls-key"),
             (["--tls-key", certificates.serverKey], "--tls-key needs --tls-cert"),
@@ -79,7 +79,7 @@ struct TLSCommandTests {
              "TLS: cannot load the private key from '\(certificates.path("missing.pem"))'"),
         ]
         for (arguments, message) in cases {
-            let run = try HoldfastTool.run(["serve", "--port", "0"] + arguments)
+            let run = try await HoldfastTool.run(["serve", "--port", "0"] + arguments)
             #expect(run.status != 0)
             #expect(run.stderr.hasPrefix("holdfast: error: \(message)"), "\(run.stderr)")
             #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
@@ -90,19 +90,19 @@ struct TLSCommandTests {
     func probeThroughProxy() async throws {
         try await TestProxy.with { proxy in
             try await ServeProcess.with([]) { server in
-                let explicit = try await ProbeRun.run(probe(server.url(), ["--proxy", proxy.url()]))
+                let explicit = try await HoldfastTool.run(probe(server.url(), ["--proxy", proxy.url()]))
                 #expect(explicit.status == 0, "\(explicit.stderr)")
                 let connections = try #require(try explicit.jsonObject()["connections"] as? Int)
                 #expect(proxy.tunnelsOpened == connections)
 
-                var environment = ProbeRun.environmentWithoutProxies()
+                var environment = HoldfastTool.environmentWithoutProxies()
                 environment["http_proxy"] = proxy.url()
-                let fromEnvironment = try await ProbeRun.run(probe(server.url(), []), environment: environment)
+                let fromEnvironment = try await HoldfastTool.run(probe(server.url(), []), environment: environment)
                 #expect(fromEnvironment.status == 0, "\(fromEnvironment.stderr)")
                 let afterEnvironment = proxy.tunnelsOpened
                 #expect(afterEnvironment > connections)
 
-                let direct = try await ProbeRun.run(probe(server.url(), ["--no-proxy"]), environment: environment)
+                let direct = try await HoldfastTool.run(probe(server.url(), ["--no-proxy"]), environment: environment)
                 #expect(direct.status == 0, "\(direct.stderr)")
                 #expect(proxy.tunnelsOpened == afterEnvironment)
             }
@@ -112,7 +112,7 @@ struct TLSCommandTests {
     @Test("a proxy that wants credentials: one line naming the proxy and its 407, exit 1")
     func proxyRefusal() async throws {
         try await TestProxy.with(requiredAuthorization: "Basic YWxpY2U6czNjckB0") { proxy in
-            let run = try await ProbeRun.run(["connect", "ws://127.0.0.1:1/", "--proxy", proxy.url(),
+            let run = try await HoldfastTool.run(["connect", "ws://127.0.0.1:1/", "--proxy", proxy.url(),
                                               "--no-reconnect"])
             #expect(run.status == 1)
             #expect(run.stderr.contains("refused with HTTP 407 Proxy Authentication Required"), "\(run.stderr)")
@@ -121,8 +121,8 @@ struct TLSCommandTests {
     }
 
     @Test("connect and probe --help show the TLS and proxy options with an example", arguments: ["connect", "probe"])
-    func help(command: String) throws {
-        let run = try HoldfastTool.run([command, "--help"])
+    func help(command: String) async throws {
+        let run = try await HoldfastTool.run([command, "--help"])
         #expect(run.status == 0)
         for option in ["--ca", "--no-verify-hostname", "--proxy", "--no-proxy", "holdfast \(command) wss://"] {
             #expect(run.stdout.contains(option), "\(option)")

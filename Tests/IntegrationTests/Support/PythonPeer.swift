@@ -30,7 +30,8 @@ enum PythonEnvironment {
     private static let setUp = Task<String, any Error> {
         let venv = TestPaths.packageRoot.appendingPathComponent(".test-venv/websockets").path
         let script = TestPaths.python.appendingPathComponent("setup_venv.py").path
-        let result = try await runToCompletion("/usr/bin/env", ["python3", script, venv])
+        let result = try await ProcessRun.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", script, venv],
+                                              limit: .seconds(300))
         guard result.status == 0 else {
             throw SubprocessError(description: """
                 could not set up the Python environment at \(venv) (`python3 \(script)` exited with \
@@ -46,37 +47,6 @@ enum PythonEnvironment {
     }
 }
 
-/// Runs `executable` with `arguments` to completion (up to `limit`) and returns its exit status
-/// and stderr.
-private func runToCompletion(_ executable: String, _ arguments: [String], limit: Duration = .seconds(300))
-    async throws -> (status: Int32, stderr: String)
-{
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    let stderr = Pipe()
-    process.standardError = stderr
-    let (ended, ending) = AsyncStream.makeStream(of: Int32.self)
-    process.terminationHandler = { process in
-        ending.yield(process.terminationStatus)
-        ending.finish()
-    }
-    try process.run()
-    let errors = collect(stderr)
-    let pid = process.processIdentifier
-    do {
-        let status = try await first(of: ended, "`\(executable) \(arguments.joined(separator: " "))` to exit",
-                                     limit: limit)
-        for await _ in errors.ended {}
-        return (status, errors.text.withLockedValue { $0 })
-    } catch {
-        kill(pid, SIGKILL)
-        process.waitUntilExit()
-        throw error
-    }
-}
 
 /// Reads `pipe` to its end on a thread of its own, handing each chunk to `chunk`, then calls `end`.
 ///
