@@ -166,6 +166,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                // TLS versions the tests offer and accept, beyond what the public settings set.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             exclude: ["Python"],
             swiftSettings: strictSwift6

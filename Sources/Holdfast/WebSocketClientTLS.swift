@@ -12,12 +12,16 @@ public struct WebSocketClientTLS: Sendable {
     /// client certificate (mutual TLS) or ALPN.
     public var configuration: TLSConfiguration
 
-    /// The system's certificate authorities, with host name verification.
+    /// The system's certificate authorities, with host name verification, TLS 1.2 and 1.3 only
+    /// (NIOSSL's own default still offers 1.0 and 1.1, which a server should not accept).
     public init() {
-        self.configuration = .makeClientConfiguration()
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        self.configuration = configuration
     }
 
-    /// TLS from a NIOSSL configuration, for full control.
+    /// TLS from a NIOSSL configuration, for full control; used as given (set
+    /// `minimumTLSVersion` yourself).
     public init(configuration: TLSConfiguration) {
         self.configuration = configuration
     }

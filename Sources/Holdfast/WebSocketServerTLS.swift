@@ -13,7 +13,8 @@ public struct WebSocketServerTLS: Sendable {
     let context: NIOSSLContext
 
     /// TLS from a NIOSSL configuration, for full control: protocol versions, cipher suites,
-    /// client certificates (mutual TLS), ALPN.
+    /// client certificates (mutual TLS), ALPN. It is used as given: set `minimumTLSVersion`
+    /// yourself (the PEM initializer sets TLS 1.2).
     /// - Throws: NIOSSL's error when the configuration cannot be used (a key that does not match
     ///   its certificate, an unreadable file).
     public init(configuration: TLSConfiguration) throws {
@@ -21,8 +22,9 @@ public struct WebSocketServerTLS: Sendable {
         self.context = try NIOSSLContext(configuration: configuration)
     }
 
-    /// TLS from PEM files, with NIOSSL's defaults otherwise (TLS 1.2 and 1.3, no client
-    /// certificate asked for).
+    /// TLS from PEM files: TLS 1.2 and 1.3 only (NIOSSL's own default still allows 1.0 and 1.1,
+    /// which no current client needs and which lack modern ciphers), no client certificate asked
+    /// for, NIOSSL's defaults otherwise.
     /// - Parameters:
     ///   - certificateChainFile: the server's certificate, then any intermediates, in PEM.
     ///   - privateKeyFile: the certificate's private key in PEM.
@@ -36,7 +38,9 @@ public struct WebSocketServerTLS: Sendable {
         } catch {
             throw TLSFileError(path: privateKeyFile, contents: "private key", error: error)
         }
-        try self.init(configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
-                                                               privateKey: .privateKey(key)))
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                                     privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        try self.init(configuration: configuration)
     }
 }

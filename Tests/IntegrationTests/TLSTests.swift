@@ -1,5 +1,6 @@
 import Holdfast
 import NIOCore
+import NIOSSL
 import Testing
 
 /// `wss://` between a Holdfast client and a Holdfast server, with certificates made at run time
@@ -83,6 +84,27 @@ struct TLSTests {
     struct EchoOnEventLoop: WebSocketEventLoopHandler {
         func received(_ message: WebSocketMessage, on connection: EventLoopWebSocket) {
             try? connection.send(message)
+        }
+    }
+
+    @Test("TLS 1.2 is the minimum: a server from PEM files refuses a TLS 1.1 client, a default client a TLS 1.1 server")
+    func tlsVersionMinimum() async throws {
+        var oldClient = try clientTrustingCA()
+        oldClient.tls.configuration.minimumTLSVersion = .tlsv1
+        oldClient.tls.configuration.maximumTLSVersion = .tlsv11
+        _ = try await withServer(configuration: try trustedServer(), handler: echo) { port in
+            try await Self.tlsFailure("wss://localhost:\(port)/", configuration: oldClient)
+        }
+
+        var oldServerTLS = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificates.serverCertificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: certificates.serverKey, format: .pem)))
+        oldServerTLS.minimumTLSVersion = .tlsv1
+        oldServerTLS.maximumTLSVersion = .tlsv11
+        var oldServer = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration())
+        oldServer.tls = try WebSocketServerTLS(configuration: oldServerTLS)
+        _ = try await withServer(configuration: oldServer, handler: echo) { port in
+            try await Self.tlsFailure("wss://localhost:\(port)/", configuration: try clientTrustingCA())
         }
     }
 
