@@ -135,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HoldfastCloseCodesTests",
-            dependencies: ["HoldfastCloseCodes"],
+            dependencies: ["HoldfastCloseCodes", "HoldfastCore"],
             swiftSettings: strictSwift6
         ),
         .testTarget(

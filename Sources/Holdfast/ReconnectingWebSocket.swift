@@ -203,9 +203,10 @@ public final class ReconnectingWebSocket: Sendable {
                 eventSink.yield(.gaveUp(ending))
                 throw ConnectionEnded(ending: ending)
             }
-            // A server's hint is honoured up to the policy's maximum delay, never beyond.
-            let delay = retryHint.map { min($0, configuration.policy.maximumDelay) } ?? random.withLockedValue { random in
-                configuration.policy.delay(forAttempt: attempt, using: &random)
+            // A server's hint is honoured within the policy's floor and maximum; without one the
+            // backoff's first window depends on how the connection ended.
+            let delay = retryHint.map(configuration.policy.delay(honouring:)) ?? random.withLockedValue { random in
+                configuration.policy.delay(forAttempt: attempt, after: ending, using: &random)
             }
             attempt += 1
             eventSink.yield(.waiting(attempt: attempt, delay: delay))

@@ -5,6 +5,15 @@ public struct ReconnectPolicy: Sendable {
     /// The first backoff ceiling. Default 250 ms: a restarting server is usually back within a
     /// second, and full jitter spreads the first attempts of many clients over this window.
     public var initialDelay: Duration
+    /// The first backoff ceiling after the server said it is going away (1001), restarting
+    /// (1012) or overloaded (1013, HTTP 503) without a retry hint. Default 2 s: a server that
+    /// restarts needs longer than a network blip, and when it drops every client at once, full
+    /// jitter over 2 s brings them back spread over the whole window (half of them after the
+    /// first second) instead of within a few hundred milliseconds.
+    public var serverRestartInitialDelay: Duration
+    /// The shortest retry hint honoured. Default 100 ms: a server's `retry in 0 ms` (or a hint
+    /// spoiled by a proxy) must not bring every client back in the same instant.
+    public var minimumRetryHint: Duration
     /// The factor the ceiling grows by per failed attempt. Default 2, the usual doubling.
     public var multiplier: Double
     /// The largest ceiling. Default 30 s: a client keeps trying about twice a minute during a
@@ -21,10 +30,13 @@ public struct ReconnectPolicy: Sendable {
     public var shouldRetry: (@Sendable (Disconnection) -> Bool?)?
 
     /// Creates a policy; every parameter defaults as documented on its property.
-    public init(initialDelay: Duration = .milliseconds(250), multiplier: Double = 2,
+    public init(initialDelay: Duration = .milliseconds(250), serverRestartInitialDelay: Duration = .seconds(2),
+                minimumRetryHint: Duration = .milliseconds(100), multiplier: Double = 2,
                 maximumDelay: Duration = .seconds(30), maximumAttempts: Int? = nil,
                 resetAfter: Duration = .seconds(10), shouldRetry: (@Sendable (Disconnection) -> Bool?)? = nil) {
         self.initialDelay = initialDelay
+        self.serverRestartInitialDelay = serverRestartInitialDelay
+        self.minimumRetryHint = minimumRetryHint
         self.multiplier = multiplier
         self.maximumDelay = maximumDelay
         self.maximumAttempts = maximumAttempts
@@ -69,20 +81,45 @@ public struct ReconnectPolicy: Sendable {
         }
     }
 
-    /// The backoff before attempt `attempt` (0 for the first retry): uniform in
-    /// `0 ... min(maximumDelay, initialDelay × multiplier^attempt)` ("full jitter"), so that many
-    /// clients dropped at once do not come back at once.
-    public func delay(forAttempt attempt: Int, using random: inout some RandomNumberGenerator) -> Duration {
-        let ceiling = ceiling(forAttempt: attempt)
+    /// The backoff before attempt `attempt` (0 for the first retry) after `disconnection`:
+    /// uniform in `0 ... min(maximumDelay, first × multiplier^attempt)` ("full jitter"), so that
+    /// many clients dropped at once do not come back at once. `first` is
+    /// ``initialDelay(after:)``: wider after a server's going away than after a network failure.
+    /// - Parameter disconnection: the ending retried; `nil`: a network failure's.
+    public func delay(forAttempt attempt: Int, after disconnection: Disconnection? = nil,
+                      using random: inout some RandomNumberGenerator) -> Duration {
+        let ceiling = ceiling(forAttempt: attempt, after: disconnection)
         let nanoseconds = Self.nanoseconds(ceiling)
         guard nanoseconds > 0 else { return .zero }
         return .nanoseconds(Int64.random(in: 0...nanoseconds, using: &random))
     }
 
-    /// The upper bound of the backoff before attempt `attempt`.
-    public func ceiling(forAttempt attempt: Int) -> Duration {
+    /// How long to wait after a server's retry hint (`retry in N ms`): the hint, raised to
+    /// ``minimumRetryHint`` and held to ``maximumDelay``.
+    public func delay(honouring hint: Duration) -> Duration {
+        min(max(hint, minimumRetryHint), maximumDelay)
+    }
+
+    /// The first backoff ceiling after `disconnection`: ``serverRestartInitialDelay`` when the
+    /// server said it is going away, restarting or overloaded (1001, 1012, 1013, HTTP 503), else
+    /// ``initialDelay``.
+    public func initialDelay(after disconnection: Disconnection) -> Duration {
+        switch disconnection {
+        case .closed(let outcome) where [.goingAway, .serviceRestart, .tryAgainLater].contains(outcome.code):
+            return serverRestartInitialDelay
+        case .rejected(status: 503):
+            return serverRestartInitialDelay
+        case .closed, .rejected, .connectFailed, .certificateRejected:
+            return initialDelay
+        }
+    }
+
+    /// The upper bound of the backoff before attempt `attempt` after `disconnection` (`nil`: a
+    /// network failure's).
+    public func ceiling(forAttempt attempt: Int, after disconnection: Disconnection? = nil) -> Duration {
         let growth = power(multiplier, max(0, attempt))
-        let initial = Double(Self.nanoseconds(initialDelay))
+        let first = disconnection.map(initialDelay(after:)) ?? initialDelay
+        let initial = Double(Self.nanoseconds(first))
         let maximum = Self.nanoseconds(maximumDelay)
         let scaled = initial * growth
         guard scaled.isFinite, scaled < Double(maximum) else { return maximumDelay }

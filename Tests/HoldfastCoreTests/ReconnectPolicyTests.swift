@@ -56,6 +56,41 @@ struct ReconnectPolicyTests {
         }
     }
 
+    @Test("a server going away, restarting or overloaded gets a first window of 2 s; a network failure 250 ms")
+    func firstWindowPerEnding() {
+        let policy = ReconnectPolicy()
+        for code: UInt16 in [1001, 1012, 1013] {
+            #expect(policy.initialDelay(after: Self.closed(code)) == .seconds(2), "\(code)")
+            #expect(policy.ceiling(forAttempt: 1, after: Self.closed(code)) == .seconds(4), "\(code)")
+        }
+        #expect(policy.initialDelay(after: .rejected(status: 503)) == .seconds(2))
+        for ending in [Self.closed(1006), Self.closed(1011), .rejected(status: 502), .connectFailed("refused")] {
+            #expect(policy.initialDelay(after: ending) == .milliseconds(250), "\(ending)")
+        }
+        #expect(policy.ceiling(forAttempt: 0) == .milliseconds(250))
+    }
+
+    @Test("100 clients sent 1001 without a hint come back spread over more than a second", arguments: [1, 42, 2024])
+    func massGoingAwaySpreads(seed: UInt64) {
+        var random = SeededRandomNumberGenerator(seed: seed)
+        let policy = ReconnectPolicy()
+        let delays = (0..<100).map { _ in policy.delay(forAttempt: 0, after: Self.closed(1001), using: &random) }.sorted()
+        // The middle 80 %: from the 10th to the 90th delay.
+        #expect(delays[89] - delays[10] > .seconds(1))
+        // No 50 ms window holds more than a tenth of them.
+        let busiest = delays.indices.map { start in delays[start...].prefix { $0 - delays[start] < .milliseconds(50) }.count }.max()
+        #expect((busiest ?? 0) <= 10)
+    }
+
+    @Test("a retry hint is raised to the 100 ms floor and held to the maximum delay")
+    func retryHintBounds() {
+        let policy = ReconnectPolicy(maximumDelay: .seconds(30))
+        #expect(policy.delay(honouring: .zero) == .milliseconds(100))
+        #expect(policy.delay(honouring: .milliseconds(10)) == .milliseconds(100))
+        #expect(policy.delay(honouring: .milliseconds(1500)) == .milliseconds(1500))
+        #expect(policy.delay(honouring: .seconds(90)) == .seconds(30))
+    }
+
     @Test("the same seed gives the same delays; another seed gives others")
     func seededDelaysAreReproducible() {
         let policy = ReconnectPolicy()

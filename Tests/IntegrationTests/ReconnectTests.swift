@@ -27,10 +27,12 @@ struct ReconnectTests {
                                      randomSource: SeededRandomNumberGenerator(seed: seed), logger: silentLogger)
     }
 
-    /// The delays the client draws, attempt after attempt, from the same seeded source.
-    static func expectedDelays(_ policy: ReconnectPolicy, count: Int, seed: UInt64 = seed) -> [Duration] {
+    /// The delays the client draws, attempt after attempt, from the same seeded source, after
+    /// `disconnection` (`nil`: failures to connect).
+    static func expectedDelays(_ policy: ReconnectPolicy, count: Int, after disconnection: ReconnectPolicy.Disconnection? = nil,
+                               seed: UInt64 = seed) -> [Duration] {
         var random = SeededRandomNumberGenerator(seed: seed)
-        return (0..<count).map { policy.delay(forAttempt: $0, using: &random) }
+        return (0..<count).map { policy.delay(forAttempt: $0, after: disconnection, using: &random) }
     }
 
     static func nextEvent(_ ws: ReconnectingWebSocket) async throws -> ReconnectEvent {
@@ -77,7 +79,9 @@ struct ReconnectTests {
             #expect(outcome.reason == "server shutting down")
             #expect(outcome.wasClean)
 
-            let delay = Self.expectedDelays(policy, count: 1)[0]
+            // A server going away gets the wider first window.
+            let delay = Self.expectedDelays(policy, count: 1, after: .closed(outcome))[0]
+            #expect(policy.ceiling(forAttempt: 0, after: .closed(outcome)) == .seconds(2))
             #expect(try await Self.nextEvent(ws) == .waiting(attempt: 1, delay: delay))
 
             // Messages sent now wait in the outbox. Each sender starts once the one before it is
@@ -103,6 +107,25 @@ struct ReconnectTests {
             try await ws.send(text: "two")
             #expect(try await collect(1, of: received, "a message after the reconnect") == ["second two"])
             #expect(clock.sleeperCount == 0)
+        }
+    }
+
+    @Test("a retry hint below the floor (10 ms) is raised to the policy's minimum, 100 ms")
+    func retryHintFloor() async throws {
+        let clock = ManualClock()
+        let configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration(),
+                                                         shutdownSpread: .milliseconds(10))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }
+            let (server, port) = try await startServer(in: &group, configuration: configuration, handler: { _ in })
+            let ws = Self.client(port: port, policy: ReconnectPolicy(), clock: clock)
+            group.addTask { try await ws.run() }
+            #expect(try await Self.nextEvent(ws) == .connecting(attempt: 0))
+            #expect(try await Self.nextEvent(ws) == .connected)
+            await server.shutdown()
+            let outcome = try #require(Self.closeOutcome(of: try await Self.nextEvent(ws)))
+            #expect(outcome.reason == "server shutting down; retry in 10 ms")
+            #expect(try await Self.nextEvent(ws) == .waiting(attempt: 1, delay: .milliseconds(100)))
         }
     }
 
