@@ -9,8 +9,8 @@ extension CloseOutcome {
         let line = code.description(in: language)
         guard !reason.isEmpty else { return line }
         switch language {
-        case .english: return "\(line) (reason: \(reason))"
-        case .spanish: return "\(line) (motivo: \(reason))"
+        case .english: return "\(line) (reason: \(reason.escapingControlCharacters))"
+        case .spanish: return "\(line) (motivo: \(reason.escapingControlCharacters))"
         }
     }
 }

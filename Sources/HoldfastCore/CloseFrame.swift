@@ -20,7 +20,8 @@ public struct CloseFrame: Sendable, Hashable, CustomStringConvertible {
     public var effectiveCode: CloseCode { code ?? .noStatusReceived }
 
     public var description: String {
-        reason.isEmpty ? "\(effectiveCode)" : "\(effectiveCode): \(reason)"
+        // The reason is the peer's text: printed with its control characters escaped.
+        reason.isEmpty ? "\(effectiveCode)" : "\(effectiveCode): \(reason.escapingControlCharacters)"
     }
 
     /// The byte limit a 1009 close names in its reason, as in Holdfast's

@@ -32,6 +32,7 @@ public struct CloseOutcome: Sendable, Hashable, CustomStringConvertible {
     public var wasClean: Bool { sent != nil && received != nil }
 
     public var description: String {
-        reason.isEmpty ? "\(code)" : "\(code): \(reason)"
+        // The reason is the peer's text: printed with its control characters escaped.
+        reason.isEmpty ? "\(code)" : "\(code): \(reason.escapingControlCharacters)"
     }
 }

@@ -20,8 +20,11 @@ public struct HandshakeError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     public var description: String {
+        // Both the reason and the phrase may come from the server: printed with their control
+        // characters escaped.
+        let reason = reason.escapingControlCharacters
         guard let status else { return "WebSocket handshake failed: \(reason)" }
-        return "WebSocket handshake failed: \(reason) (HTTP \(status.code) \(status.reasonPhrase))"
+        return "WebSocket handshake failed: \(reason) (HTTP \(status.code) \(status.reasonPhrase.escapingControlCharacters))"
     }
 
     /// The HTTP header value lists of RFC 9110 §5.6.1: whether `name` holds `token`, ignoring case.

@@ -90,4 +90,12 @@ import Testing
         #expect(try HTTPProxy.fromEnvironment(environment, for: try WebSocketURL("wss://api.internal.example/")) == nil)
         #expect(try HTTPProxy.fromEnvironment(environment, for: try WebSocketURL("wss://api.example/"))?.port == 3128)
     }
+
+    @Test("a proxy's answer is printed with its control characters escaped")
+    func escapedAnswer() {
+        let refused = HTTPProxyError.refused(status: 403, reasonPhrase: "Denied\u{1B}[8m", proxy: "p:3128", target: "h:443")
+        #expect("\(refused)" == "proxy p:3128 (CONNECT h:443) refused with HTTP 403 Denied\\u{1B}[8m")
+        let garbage = HTTPProxyError.invalidResponse("\u{7}\r", proxy: "p:3128", target: "h:443")
+        #expect("\(garbage)".hasSuffix("not an HTTP response: \\u{7}\\u{D}"))
+    }
 }

@@ -1,3 +1,5 @@
+import HoldfastCore
+
 /// Why a tunnel through an ``HTTPProxy`` could not be opened: the proxy refused the `CONNECT`
 /// (with its status), answered something that is not HTTP, or went away.
 public struct HTTPProxyError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -57,11 +59,12 @@ public struct HTTPProxyError: Error, Sendable, Hashable, CustomStringConvertible
         let subject = "proxy \(proxy) (CONNECT \(target))"
         switch failure {
         case .refused(let status, let reasonPhrase):
-            let phrase = reasonPhrase.isEmpty ? "" : " \(reasonPhrase)"
+            // The proxy's phrase is its own text: printed with its control characters escaped.
+            let phrase = reasonPhrase.isEmpty ? "" : " \(reasonPhrase.escapingControlCharacters)"
             let advice = status == 407 ? ": it wants credentials (http://user:password@host:port) or refused those sent" : ""
             return "\(subject) refused with HTTP \(status)\(phrase)\(advice)"
         case .invalidResponse(let detail):
-            return "\(subject) answered something that is not an HTTP response: \(detail)"
+            return "\(subject) answered something that is not an HTTP response: \(detail.escapingControlCharacters)"
         case .responseHeadTooLarge(let limit):
             return "\(subject) sent a response head over \(limit) bytes"
         case .closed:
