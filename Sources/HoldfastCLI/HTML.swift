@@ -18,8 +18,11 @@ enum HTML {
         return escaped
     }
 
-    /// A complete page: `title` (escaped here), the stylesheet, and `body` (already HTML).
-    static func document(title: String, language: String, body: String, script: String = "") -> String {
+    /// A complete page: `title` (escaped here), the stylesheet, `body` (already HTML) and the
+    /// script at `scriptPath`, if any. Style and script are files of their own
+    /// (``stylesheetPath``, e.g. ``StatusPage/scriptPath``), never inline, so that the pages'
+    /// Content-Security-Policy can forbid every inline script.
+    static func document(title: String, language: String, body: String, scriptPath: String? = nil) -> String {
         """
         <!doctype html>
         <html lang="\(escape(language))">
@@ -27,16 +30,31 @@ enum HTML {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>\(escape(title))</title>
-        <style>\(stylesheet)</style>
+        <link rel="stylesheet" href="\(stylesheetPath)">
         </head>
         <body>
         \(body)
-        \(script.isEmpty ? "" : "<script>\n\(script)\n</script>")
+        \(scriptPath.map { "<script src=\"\(escape($0))\"></script>" } ?? "")
         </body>
         </html>
 
         """
     }
+
+    /// Where the pages' stylesheet is served.
+    static let stylesheetPath = "/holdfast.css"
+
+    /// The headers every page and file of `holdfast serve` is sent with: the declared type is
+    /// the type (`nosniff`), nothing runs or loads but the server's own files and its WebSocket
+    /// (the policy allows no inline script, no other origin, no form target), and no other site
+    /// may frame the pages (clickjacking) or learn their URLs from a link's referrer.
+    static let securityHeaders: [(name: String, value: String)] = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            + "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
 
     /// A small, quiet stylesheet: readable line length, tables with light rules, a dark variant.
     static let stylesheet = """

@@ -301,12 +301,18 @@ struct Serve: AsyncParsableCommand {
             limits.append(("Browser origins allowed", allowedOrigins.joined(separator: ", ") + " (others: 403)"))
         }
         if let filesDirectory {
-            limits.append(("Files received into", filesDirectory))
+            // The folder's name only: the page is public, the server's disk layout is not.
+            limits.append(("Files received into", "a folder named " + Self.lastPathComponent(filesDirectory)))
             limits.append(("Partial transfers", "at most \(filesMaxOpen), " + Self.size(filesMaxTotalBytes)
                            + " together, kept " + Self.seconds(filesIdleTimeout) + " when idle"))
         }
         limits.append(("Event-loop threads", threads.map(String.init) ?? "one per core"))
         return limits
+    }
+
+    /// The last component of `path`, whatever separators and trailing slashes it has.
+    private static func lastPathComponent(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
     }
 
     private static func size(_ bytes: Int) -> String {

@@ -65,15 +65,25 @@ struct ServeHandler: WebSocketEventLoopHandler {
     }
 }
 
-/// The pages `holdfast serve` answers to plain HTTP GETs: the status page at `/`, the close-code
-/// pages under `/codes`. Anything else gets the library's 426 Upgrade Required.
+/// The pages `holdfast serve` answers to plain HTTP GETs: the status page at `/` with its script
+/// and the stylesheet, the close-code pages under `/codes`, each with ``HTML/securityHeaders``.
+/// Anything else gets the library's 426 Upgrade Required.
 enum ServePages {
     static func response(to request: UpgradeRequest, board: StatusBoard) -> PlainHTTPResponse? {
         guard request.head.method == .GET else { return nil }
-        if request.path == "/" {
-            return PlainHTTPResponse(contentType: "text/html",
-                                     body: StatusPage.html(board.snapshot(), limits: board.limits))
+        let page: PlainHTTPResponse?
+        switch request.path {
+        case "/":
+            page = PlainHTTPResponse(contentType: "text/html", body: StatusPage.html(board.snapshot(), limits: board.limits))
+        case StatusPage.scriptPath:
+            page = PlainHTTPResponse(contentType: "text/javascript", body: StatusPage.script)
+        case HTML.stylesheetPath:
+            page = PlainHTTPResponse(contentType: "text/css", body: HTML.stylesheet)
+        default:
+            page = CodePageHTML.response(path: request.path, query: request.query)
         }
-        return CodePageHTML.response(path: request.path, query: request.query)
+        guard var page else { return nil }
+        for (name, value) in HTML.securityHeaders { page.headers.add(name: name, value: value) }
+        return page
     }
 }

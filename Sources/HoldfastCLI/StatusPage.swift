@@ -44,7 +44,7 @@ enum StatusPage {
             messages and bytes are data-message payloads</footer>
             </main>
             """
-        return HTML.document(title: "holdfast serve — status", language: "en", body: body, script: script)
+        return HTML.document(title: "holdfast serve — status", language: "en", body: body, scriptPath: scriptPath)
     }
 
     private static func card(_ label: String, id: String, value: String, detail: String) -> String {
@@ -91,9 +91,12 @@ enum StatusPage {
             : "\(seconds / 3600) h \(seconds / 60 % 60) min"
     }
 
+    /// Where ``script`` is served.
+    static let scriptPath = "/status.js"
+
     /// Opens the status WebSocket and redraws the figures from each snapshot; reconnects after a
     /// second when the server goes away. Text goes in with `textContent`, never as HTML.
-    private static let script = """
+    static let script = """
         (function () {
           const $ = (id) => document.getElementById(id);
           const live = $("live");

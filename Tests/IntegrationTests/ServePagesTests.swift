@@ -52,9 +52,46 @@ struct ServePagesTests {
             #expect(response.status == 200)
             #expect(response.header("Content-Type")?.hasPrefix("text/html") == true)
             for text in ["Server status", "Closes by code", "Limits in force", "href=\"/codes/1001-vs-1009\"",
-                         "broadcast", "65536 bytes", "/_status"] {
+                         "broadcast", "65536 bytes", "<script src=\"/status.js\"></script>"] {
                 #expect(response.body.contains(text), "\(text)")
             }
+            let script = try await server.get("/status.js")
+            #expect(script.status == 200)
+            #expect(script.header("Content-Type")?.hasPrefix("text/javascript") == true)
+            #expect(script.body.contains("/_status"))
+        }
+    }
+
+    @Test("every page and file is sent with nosniff, a policy that forbids inline script, and no framing",
+          arguments: ["/", "/codes/1009", "/codes/1001-vs-1009?lang=es", "/codes/999", "/status.js", "/holdfast.css"])
+    func securityHeaders(target: String) async throws {
+        try await ServeProcess.with([]) { server in
+            let response = try await server.get(target)
+            #expect(response.header("X-Content-Type-Options") == "nosniff")
+            #expect(response.header("X-Frame-Options") == "DENY")
+            let policy = try #require(response.header("Content-Security-Policy"))
+            for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",
+                              "frame-ancestors 'none'"] {
+                #expect(policy.contains(directive), "\(directive)")
+            }
+            #expect(!policy.contains("unsafe-inline"))
+            // What the policy forbids, the pages must not need: no inline script or style.
+            #expect(!response.body.contains("<script>"))
+            #expect(!response.body.contains("<style>"))
+        }
+    }
+
+    @Test("the status page names the files folder, never its absolute path on the server's disk")
+    func noAbsolutePaths() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("holdfast-inbox-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await ServeProcess.with(["--mode", "files", "--files-dir", directory]) { server in
+            let page = try await server.get("/")
+            #expect(page.status == 200)
+            #expect(!page.body.contains(directory))
+            #expect(!page.body.contains(FileManager.default.temporaryDirectory.path))
+            #expect(page.body.contains((directory as NSString).lastPathComponent))
         }
     }
 
