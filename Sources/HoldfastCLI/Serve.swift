@@ -12,8 +12,12 @@ struct Serve: AsyncParsableCommand {
             broadcast mode it goes to every other connected client, like a chat room; in files mode \
             it receives transfers ('holdfast send') into --files-dir: chunked, resumed after \
             reconnects and restarts (partial transfers are kept in DIR/.holdfast-partial), and \
-            written under the sender's name only once their SHA-256 matched (a name with a path, \
-            '..' or control characters is refused). Prints \
+            written under the sender's name only once their SHA-256 matched: never over an \
+            existing file unless --overwrite, and only plain names (a path, a leading dot, \
+            control, bidirectional or invisible characters are refused). One connection may \
+            hold --files-max-open-per-connection partial transfers; one that sends nothing for \
+            2 minutes gives up its place to a new sender; --files-max-total-bytes bounds the \
+            partial transfers and the received files together. Prints \
             `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT \
             (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every \
             client, waits up to --drain-timeout for their close handshakes, reports how many \
@@ -72,11 +76,19 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("files-dir"), help: "Where --mode files writes received files.")
     var filesDirectory: String?
 
-    @Option(name: .customLong("files-max-total-bytes"), help: "Bytes all partial transfers may reserve together (--mode files).")
+    @Option(name: .customLong("files-max-total-bytes"),
+            help: "Bytes the files directory may hold: partial transfers and received files together (--mode files).")
     var filesMaxTotalBytes = 16 << 30
 
     @Option(name: .customLong("files-max-open"), help: "Partial transfers kept at once (--mode files).")
     var filesMaxOpen = 16
+
+    @Option(name: .customLong("files-max-open-per-connection"),
+            help: "Partial transfers one connection may have open at once (--mode files).")
+    var filesMaxOpenPerConnection = 4
+
+    @Flag(help: "Let a received file replace an existing file of the same name (--mode files; default: refuse the transfer).")
+    var overwrite = false
 
     @Option(name: .customLong("files-idle-timeout"), help: "Seconds an idle partial transfer is kept (--mode files).")
     var filesIdleTimeout: Double = 3600
@@ -155,6 +167,8 @@ struct Serve: AsyncParsableCommand {
         if mode != .files, filesDirectory != nil { throw Terminal.fail("--files-dir is for --mode files") }
         guard filesMaxTotalBytes > 0 else { throw ValidationError("--files-max-total-bytes must be positive") }
         guard filesMaxOpen > 0 else { throw ValidationError("--files-max-open must be positive") }
+        guard filesMaxOpenPerConnection > 0 else { throw ValidationError("--files-max-open-per-connection must be positive") }
+        if overwrite, mode != .files { throw Terminal.fail("--overwrite is for --mode files") }
         guard filesIdleTimeout > 0 else { throw ValidationError("--files-idle-timeout must be positive") }
         guard closeTimeout >= 0 else { throw ValidationError("--close-timeout must not be negative") }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
@@ -210,7 +224,8 @@ struct Serve: AsyncParsableCommand {
         if mode == .files, let filesDirectory {
             let files = try await Self.receiver(into: filesDirectory, limits: TransferStoreLimits(
                 maxTotalBytes: filesMaxTotalBytes, maxOpenTransfers: filesMaxOpen,
-                idleTimeout: .nanoseconds(Int64(filesIdleTimeout * 1e9))), logger: logger)
+                maxOpenTransfersPerConnection: filesMaxOpenPerConnection,
+                idleTimeout: .nanoseconds(Int64(filesIdleTimeout * 1e9))), overwrite: overwrite, logger: logger)
             receiver = files
             server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
                 if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
@@ -256,11 +271,12 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// A receiver writing into `directory`, or a one-line error when it cannot be used.
-    private static func receiver(into directory: String, limits: TransferStoreLimits, logger: Logger) async throws
-        -> TransferReceiver
+    private static func receiver(into directory: String, limits: TransferStoreLimits, overwrite: Bool,
+                                 logger: Logger) async throws -> TransferReceiver
     {
         do {
-            return TransferReceiver(store: try await .disk(directory: directory, limits: limits), logger: logger)
+            return TransferReceiver(store: try await .disk(directory: directory, limits: limits, overwrite: overwrite),
+                                    logger: logger)
         } catch {
             throw Terminal.fail("cannot use --files-dir \(directory): \(error)")
         }
@@ -303,8 +319,10 @@ struct Serve: AsyncParsableCommand {
         if let filesDirectory {
             // The folder's name only: the page is public, the server's disk layout is not.
             limits.append(("Files received into", "a folder named " + Self.lastPathComponent(filesDirectory)))
-            limits.append(("Partial transfers", "at most \(filesMaxOpen), " + Self.size(filesMaxTotalBytes)
-                           + " together, kept " + Self.seconds(filesIdleTimeout) + " when idle"))
+            limits.append(("Partial transfers", "at most \(filesMaxOpen), \(filesMaxOpenPerConnection) per connection, "
+                           + "kept " + Self.seconds(filesIdleTimeout) + " when idle (2 min without a byte: abandoned)"))
+            limits.append(("Files directory", "at most " + Self.size(filesMaxTotalBytes) + " of partial and received files"
+                           + (overwrite ? "; a received file replaces one of its name" : "; existing files are never replaced")))
         }
         limits.append(("Event-loop threads", threads.map(String.init) ?? "one per core"))
         return limits

@@ -31,6 +31,8 @@ final class TransferDisplay: Sendable {
             line(offset == 0 ? "starting at byte 0 of \(size)" : "resuming at byte \(offset) of \(size)")
         case .chunkSizeLowered(let size, let reason):
             line("the receiver refused a chunk (\(reason)); chunk size lowered to \(size) bytes")
+        case .waitingForOtherWriter(let attempt):
+            if attempt == 1 { line("the receiver still holds an earlier connection's transfer; offering again shortly") }
         case .connection(.connected), .connection(.connecting(0)):
             break
         case .connection(.disconnected(.closed(let outcome))):

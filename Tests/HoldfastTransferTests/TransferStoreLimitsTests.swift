@@ -30,10 +30,36 @@ struct TransferStoreLimitsTests {
         #expect(limits.admission(ofSize: 1001, openTransfers: 0, reservedBytes: 0)?.code == .transferTooLarge)
     }
 
-    @Test("idle transfers expire at the timeout, not before")
+    @Test("idle transfers expire at the timeout, not before; one that never got a byte when abandoned")
     func expiry() {
-        #expect(!limits.isExpired(idleFor: .seconds(59)))
-        #expect(limits.isExpired(idleFor: .seconds(60)))
+        #expect(!limits.isExpired(idleFor: .seconds(59), held: 10))
+        #expect(limits.isExpired(idleFor: .seconds(60), held: 10))
+        let defaults = TransferStoreLimits()
+        #expect(!defaults.isExpired(idleFor: .seconds(119), held: 0))
+        #expect(defaults.isExpired(idleFor: .seconds(120), held: 0))
+        #expect(!defaults.isExpired(idleFor: .seconds(3599), held: 1))
+        #expect(defaults.isExpired(idleFor: .seconds(3600), held: 1))
+    }
+
+    @Test("the defaults: 4 open transfers per connection, abandoned after 2 min, a writer taken over after 10 s quiet")
+    func connectionLimitsAndTakeover() {
+        let defaults = TransferStoreLimits()
+        #expect(defaults.admission(ofConnectionWith: 3) == nil)
+        #expect(defaults.admission(ofConnectionWith: 4) == TransferRefusal(
+            .tooManyTransfers, "this connection already has 4 open transfers (limit 4 per connection)"))
+        #expect(!defaults.mayEvict(idleFor: .seconds(119)))
+        #expect(defaults.mayEvict(idleFor: .seconds(120)))
+        #expect(!defaults.mayTakeOver(writerQuietFor: .milliseconds(9_999)))
+        #expect(defaults.mayTakeOver(writerQuietFor: .seconds(10)))
+    }
+
+    @Test("delivered files count against the total with the open transfers")
+    func deliveredBytesCount() {
+        let limits = TransferStoreLimits(maxTotalBytes: 1000)
+        #expect(limits.admission(ofSize: 400, openTransfers: 0, reservedBytes: 300, deliveredBytes: 300) == nil)
+        #expect(limits.admission(ofSize: 401, openTransfers: 0, reservedBytes: 300, deliveredBytes: 300) == TransferRefusal(
+            .storeFull, "transfer of 401 bytes does not fit: 300 of 1000 bytes are reserved by open transfers "
+                + "and 300 are taken by delivered files"))
     }
 
     @Test("chunk placement: next bytes, overlap, duplicate, gap, past the end",

@@ -20,6 +20,12 @@ public struct TransferRefusal: Error, Sendable, Hashable, CustomStringConvertibl
         case storeFailed = 8
         /// A chunk past the transfer's announced size.
         case chunkOutOfRange = 9
+        /// A file of that name exists where the transfer would be delivered, and the receiver
+        /// does not replace files.
+        case nameTaken = 10
+        /// Another connection is writing this transfer; retry after a few seconds (it is taken
+        /// over once that connection has been quiet, see ``TransferStoreLimits/writerTakeoverAfter``).
+        case transferBusy = 11
         /// A code this version does not know.
         case other = 255
     }

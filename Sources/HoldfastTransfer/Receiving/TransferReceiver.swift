@@ -1,6 +1,7 @@
 import Holdfast
 import HoldfastCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Receives transfers on server connections: answers offers with the offset held, stores each
@@ -22,6 +23,8 @@ public final class TransferReceiver: Sendable {
     public let maxMessageSize: Int?
     private let sink: AsyncStream<ReceivedTransfer>.Continuation
     private let logger: Logger
+    /// The number of the next connection served, which the store tells writers apart by.
+    private let connections = NIOLockedValueBox<UInt64>(0)
 
     /// Creates a receiver.
     /// - Parameters:
@@ -42,6 +45,10 @@ public final class TransferReceiver: Sendable {
     /// Handles the transfer messages of `webSocket` until it closes. Anything that is not a
     /// transfer message closes the connection: text with 1003, a malformed message with 1008.
     public func serve(_ webSocket: WebSocket) async {
+        let writer = connections.withLockedValue { count in
+            count += 1
+            return TransferWriter(number: count)
+        }
         var touched = Set<TransferID>()
         /// The last resume offset sent for a chunk that did not follow on, so that a window of
         /// such chunks gets one answer, not one each.
@@ -68,7 +75,7 @@ public final class TransferReceiver: Sendable {
             do throws(TransferRefusal) {
                 switch decoded {
                 case .offer(let offer):
-                    let held = try await store.open(offer)
+                    let held = try await store.open(offer, by: writer)
                     touched.insert(id)
                     answeredGaps[id] = nil
                     await reply(.resume(id: id, offset: held), on: webSocket)
@@ -80,7 +87,7 @@ public final class TransferReceiver: Sendable {
                     case .write(let skipping):
                         data.moveReaderIndex(forwardBy: skipping)
                         touched.insert(id)
-                        let newHeld = try await store.write(data, to: id, at: offset + skipping)
+                        let newHeld = try await store.write(data, to: id, at: offset + skipping, by: writer)
                         await reply(.acknowledge(id: id, offset: newHeld), on: webSocket)
                     case .duplicate:
                         continue
@@ -96,7 +103,7 @@ public final class TransferReceiver: Sendable {
                     if let (held, size) = store.held(id), held < size {
                         continue  // Bytes are missing: the sender resumes and finishes again.
                     }
-                    switch try await store.complete(id, digest: digest) {
+                    switch try await store.complete(id, digest: digest, by: writer) {
                     case .delivered(let received):
                         logger.info("transfer received", metadata: ["name": "\(received.name)", "bytes": "\(received.size)"])
                         sink.yield(received)
@@ -115,7 +122,9 @@ public final class TransferReceiver: Sendable {
                 await reply(.refuse(id: id, error), on: webSocket)
             }
         }
-        // A connection that ends (a restart's 1001 included) leaves what it stored durable.
+        // A connection that ends (a restart's 1001 included) leaves what it stored durable, and
+        // its transfers free for the sender's next connection.
+        store.release(writer)
         await store.synchronize(touched)
     }
 

@@ -10,6 +10,10 @@ public enum TransferEvent: Sendable, Hashable {
     case progress(TransferProgress)
     /// A 1009 refused a chunk: the chunk size is now `size`.
     case chunkSizeLowered(to: Int, reason: String)
+    /// The receiver is still writing this transfer from another connection (an earlier one of
+    /// this sender's that it has not seen end): the offer goes again after a pause, `attempt`
+    /// counting from 1.
+    case waitingForOtherWriter(attempt: Int)
 }
 
 /// How far a transfer has come.

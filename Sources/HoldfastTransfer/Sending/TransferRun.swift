@@ -17,6 +17,16 @@ struct TransferRun {
     var retransmittedBytes = 0
     var sessions: [TransferReport.Session] = []
     var confirmedDigest: TransferDigest?
+    /// "Busy" refusals answered in a row (another connection of the receiver writes the
+    /// transfer), and how many are waited out.
+    var busyRefusals = 0
+    let maxBusyRetries: Int
+
+    /// What the sender does after a message, beyond sending what the window allows.
+    enum FollowUp {
+        /// Offer the transfer again after the configured delay.
+        case offerAgainLater
+    }
 
     init(offer: TransferOffer, reader: TransferReader, configuration: TransferSenderConfiguration,
          onEvent: @escaping @Sendable (TransferEvent) -> Void, logger: Logger) {
@@ -26,6 +36,7 @@ struct TransferRun {
         self.logger = logger
         self.state = TransferSendState(size: offer.size, preferredChunkSize: configuration.chunkSize,
                                        window: configuration.window)
+        self.maxBusyRetries = configuration.maxBusyRetries
     }
 
     /// A connection is open: fit the chunk size to it and send the offer, the resume query.
@@ -63,16 +74,23 @@ struct TransferRun {
         }
     }
 
-    mutating func handle(_ message: WebSocketMessage) async throws {
+    /// Offers the transfer again on the current connection, after a "busy" refusal.
+    mutating func offerAgain() async {
+        await send(.offer(offer))
+    }
+
+    @discardableResult
+    mutating func handle(_ message: WebSocketMessage) async throws -> FollowUp? {
         guard message.kind == .binary, let decoded = try? TransferMessage(decoding: message.data),
               decoded.id == offer.id else {
             logger.debug("ignored a message that is not about this transfer", metadata: ["message": "\(message)"])
-            return
+            return nil
         }
         do {
             switch decoded {
             case .resume(_, let offset):
-                guard connection != nil else { return }
+                guard connection != nil else { return nil }
+                busyRefusals = 0
                 try state.resumeReceived(offset: offset)
                 sessions.append(.init(resumedAt: offset, dataBytes: 0, retransmittedBytes: 0))
                 onEvent(.resumed(at: offset))
@@ -89,6 +107,12 @@ struct TransferRun {
                 state.completed()
                 confirmedDigest = digest
                 onEvent(.progress(progress))
+            case .refuse(_, let refusal) where refusal.code == .transferBusy && busyRefusals < maxBusyRetries:
+                busyRefusals += 1
+                onEvent(.waitingForOtherWriter(attempt: busyRefusals))
+                logger.info("the receiver is still writing this transfer from another connection; offering again",
+                            metadata: ["reason": "\(refusal.reason)", "attempt": "\(busyRefusals)"])
+                return .offerAgainLater
             case .refuse(_, let refusal):
                 throw TransferError.refused(refusal)
             case .offer, .chunk, .finish:
@@ -98,6 +122,7 @@ struct TransferRun {
         } catch let failure as TransferSendState.Failure {
             throw TransferError.protocolViolation(failure.reason)
         }
+        return nil
     }
 
     /// Sends chunks while the window allows, and the finish message after the last one.

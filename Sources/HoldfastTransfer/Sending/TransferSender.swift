@@ -40,6 +40,8 @@ public struct TransferSender: Sendable {
         case event(ReconnectEvent)
         case eventsEnded
         case message(WebSocketMessage)
+        /// The wait after a "busy" refusal is over: offer the transfer again.
+        case offerAgain
     }
 
     /// Sends `source` and returns once the receiver confirmed its digest.
@@ -77,7 +79,15 @@ public struct TransferSender: Sendable {
                 case .eventsEnded:
                     throw TransferError.connectionEnded(nil)
                 case .message(let message):
-                    try await run.handle(message)
+                    if try await run.handle(message) == .offerAgainLater {
+                        let delay = configuration.busyRetryDelay
+                        group.addTask {
+                            try await Task.sleep(for: delay)
+                            sink.yield(.offerAgain)
+                        }
+                    }
+                case .offerAgain:
+                    await run.offerAgain()
                 }
                 try await run.sendWhileAllowed()
                 if let report = run.report() { return report }

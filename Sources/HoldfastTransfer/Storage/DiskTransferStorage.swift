@@ -11,7 +11,8 @@ import NIOCore
 
 /// Partial transfers as files that survive a restart: in `DIR/.holdfast-partial`, the bytes in
 /// `ID.data` and a small `ID.meta` with the offer and the offset known to be on disk; a verified
-/// transfer is renamed to `DIR/NAME`, and `ID.done` records its digest.
+/// transfer is moved to `DIR/NAME` (never over an existing file unless `overwrite`), and `ID.done`
+/// records its digest until the store forgets the delivery.
 ///
 /// The meta file is replaced atomically (write, fsync, rename) after the data file was fsynced,
 /// so after a crash its offset never claims bytes the disk may not have; on opening, the data
@@ -19,12 +20,15 @@ import NIOCore
 final class DiskTransferStorage: TransferStorage {
     let directory: String
     let partialDirectory: String
+    /// Whether a delivered transfer replaces a file of the same name.
+    let overwrite: Bool
     /// The data files open for writing.
     private let openFiles = NIOLockedValueBox<[TransferID: TransferFile]>([:])
 
-    init(directory: String) {
+    init(directory: String, overwrite: Bool) {
         self.directory = directory
         self.partialDirectory = directory + "/.holdfast-partial"
+        self.overwrite = overwrite
     }
 
     private func dataPath(_ id: TransferID) -> String { "\(partialDirectory)/\(id).data" }
@@ -32,15 +36,16 @@ final class DiskTransferStorage: TransferStorage {
     private func donePath(_ id: TransferID) -> String { "\(partialDirectory)/\(id).done" }
 
     /// Creates the directories if needed and reads what a previous run left: partial transfers
-    /// (their data files cut to the recorded offset) and the digests of delivered ones.
-    func load() async throws -> (partial: [StoredPartialTransfer], completed: [TransferID: TransferDigest]) {
+    /// (their data files cut to the recorded offset), the digests of delivered ones (oldest
+    /// first), and the bytes of the files in the directory.
+    func load() async throws -> StoredContents {
         let partialDirectory = self.partialDirectory
         let names = try await TransferFile.offload { () throws -> [String] in
             try createDirectories(partialDirectory)
             return try listDirectory(partialDirectory)
         }
         var partial: [StoredPartialTransfer] = []
-        var completed: [TransferID: TransferDigest] = [:]
+        var completed: [(id: TransferID, digest: TransferDigest, modified: Int)] = []
         for name in names {
             guard let dot = name.firstIndex(of: "."), let id = TransferID(hexadecimal: String(name[..<dot])) else {
                 continue
@@ -55,17 +60,49 @@ final class DiskTransferStorage: TransferStorage {
                 openFiles.withLockedValue { $0[id] = file }
                 partial.append(StoredPartialTransfer(offer: record.offer, held: held))
             case ".done":
-                if let digest = TransferDigest(hexadecimal: try await readText(donePath(id))) { completed[id] = digest }
+                let path = donePath(id)
+                if let digest = TransferDigest(hexadecimal: try await readText(path)) {
+                    let modified = (try? await TransferFile.offload { fileStatus(path)?.modified ?? 0 }) ?? 0
+                    completed.append((id, digest, modified))
+                }
             default:
                 continue
             }
         }
-        return (partial, completed)
+        let delivered = completed.sorted { $0.modified < $1.modified }.map { ($0.id, $0.digest) }
+        return StoredContents(partial: partial, delivered: delivered, deliveredBytes: await deliveredBytes())
+    }
+
+    func deliveredBytes() async -> Int {
+        let directory = self.directory
+        let total = try? await TransferFile.offload {
+            // Regular files directly in the directory: what transfers delivered (or what was put
+            // there beside them, which takes the same disk).
+            ((try? listDirectory(directory)) ?? []).reduce(0) { total, name in
+                guard let status = fileStatus("\(directory)/\(name)"), status.isRegularFile else { return total }
+                return total + status.size
+            }
+        }
+        return total ?? 0
+    }
+
+    func forgetDelivered(_ ids: [TransferID]) async {
+        guard !ids.isEmpty else { return }
+        let paths = ids.map(donePath)
+        _ = try? await TransferFile.offload {
+            for path in paths { unlink(path) }
+        }
     }
 
     func create(_ offer: TransferOffer) async throws {
+        // Names starting with a dot are refused before this; the check stays for the partial
+        // directory's own name, whatever the name rules become.
         guard offer.name != ".holdfast-partial" else {
             throw TransferRefusal(.invalidName, "the name .holdfast-partial is the receiver's own directory")
+        }
+        let destination = "\(directory)/\(offer.name)"
+        if !overwrite, try await TransferFile.offload({ fileStatus(destination) != nil }) {
+            throw TransferRefusal(.nameTaken, "a file named \(offer.name) exists; send it under another name")
         }
         let file = try await TransferFile.openForWriting(dataPath(offer.id))
         try await file.truncate(to: 0)
@@ -104,12 +141,28 @@ final class DiskTransferStorage: TransferStorage {
         try await writeAtomically(digest.description, to: donePath(id))
         let source = dataPath(id)
         let meta = metaPath(id)
-        try await TransferFile.offload {
-            // The rename is the delivery: the file appears whole under its name, or not at all.
-            guard rename(source, destination) == 0 else {
-                throw IOError(errnoCode: errno, reason: "rename to \(destination)")
+        let overwrite = self.overwrite
+        do {
+            try await TransferFile.offload {
+                // The move is the delivery: the file appears whole under its name, or not at all.
+                // Without overwrite it is a hard link, which fails rather than replace a file
+                // that appeared meanwhile; rename would replace it.
+                if overwrite {
+                    guard rename(source, destination) == 0 else {
+                        throw IOError(errnoCode: errno, reason: "rename to \(destination)")
+                    }
+                } else {
+                    guard link(source, destination) == 0 else {
+                        throw IOError(errnoCode: errno, reason: "link to \(destination)")
+                    }
+                    unlink(source)
+                }
+                unlink(meta)
             }
-            unlink(meta)
+        } catch let error as IOError where error.errnoCode == EEXIST {
+            unlink(donePath(id))
+            throw TransferRefusal(.nameTaken, "a file named \(offer.name) appeared while the transfer was sent; "
+                                  + "send it under another name")
         }
         closeFile(id)
         return ReceivedTransfer(id: id, name: offer.name, size: offer.size, digest: digest, path: destination,
@@ -182,4 +235,16 @@ private func listDirectory(_ path: String) throws -> [String] {
         if name != "." && name != ".." { names.append(name) }
     }
     return names
+}
+
+/// What `stat` tells of a path, or `nil` when there is nothing there.
+private func fileStatus(_ path: String) -> (size: Int, modified: Int, isRegularFile: Bool)? {
+    var status = stat()
+    guard stat(path, &status) == 0 else { return nil }
+    #if canImport(Darwin)
+    let modified = Int(status.st_mtimespec.tv_sec) * 1_000_000_000 + Int(status.st_mtimespec.tv_nsec)
+    #else
+    let modified = Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec)
+    #endif
+    return (Int(status.st_size), modified, (status.st_mode & S_IFMT) == S_IFREG)
 }

@@ -37,4 +37,8 @@ final class MemoryTransferStorage: TransferStorage {
     func discard(_ id: TransferID) async {
         _ = buffers.withLockedValue { $0.removeValue(forKey: id) }
     }
+
+    func deliveredBytes() async -> Int { 0 }
+
+    func forgetDelivered(_ ids: [TransferID]) async {}
 }

@@ -17,10 +17,23 @@ protocol TransferStorage: Sendable {
     func finalize(_ offer: TransferOffer, digest: TransferDigest) async throws -> ReceivedTransfer
     /// Forgets a partial transfer and its bytes.
     func discard(_ id: TransferID) async
+    /// The bytes of the delivered files the storage holds (0 for memory: they are the
+    /// application's once delivered).
+    func deliveredBytes() async -> Int
+    /// Deletes the records of these deliveries (a disk store's `.done` files).
+    func forgetDelivered(_ ids: [TransferID]) async
 }
 
 /// A partial transfer a storage found when it opened (a disk store after a restart).
 struct StoredPartialTransfer: Sendable {
     var offer: TransferOffer
     var held: Int
+}
+
+/// What a storage found when it opened: partial transfers, the records of deliveries (oldest
+/// first), and the bytes of the delivered files.
+struct StoredContents: Sendable {
+    var partial: [StoredPartialTransfer]
+    var delivered: [(TransferID, TransferDigest)]
+    var deliveredBytes: Int
 }

@@ -33,20 +33,41 @@ public final class TransferStore: Sendable {
         var held: Int
         var synchronized: Int
         var lastActivity: Duration
+        /// The connection writing the transfer, while it is open.
+        var writer: TransferWriter?
     }
 
     private struct Ledger {
         var entries: [TransferID: Entry] = [:]
         /// Digests of delivered transfers, so that a sender that missed the confirmation gets it
-        /// again instead of sending everything again; the oldest are forgotten past 1,024.
+        /// again instead of sending everything again; the oldest are forgotten past
+        /// ``TransferStore/deliveredRecordsKept``.
         var delivered: [TransferID: TransferDigest] = [:]
         var deliveredOrder: [TransferID] = []
+        /// Bytes of the files delivered into a disk store's directory, counted against the quota.
+        var deliveredBytes = 0
 
-        mutating func recordDelivered(_ id: TransferID, _ digest: TransferDigest) {
+        /// Records a delivery; returns the records forgotten to make room for it.
+        mutating func recordDelivered(_ id: TransferID, _ digest: TransferDigest) -> [TransferID] {
             if delivered.updateValue(digest, forKey: id) == nil { deliveredOrder.append(id) }
-            if deliveredOrder.count > 1024 { delivered.removeValue(forKey: deliveredOrder.removeFirst()) }
+            var forgotten: [TransferID] = []
+            while deliveredOrder.count > TransferStore.deliveredRecordsKept {
+                let oldest = deliveredOrder.removeFirst()
+                delivered.removeValue(forKey: oldest)
+                forgotten.append(oldest)
+            }
+            return forgotten
+        }
+
+        /// Partial transfers that `writer` has open.
+        func openTransfers(of writer: TransferWriter) -> Int {
+            entries.values.reduce(0) { $0 + ($1.writer == writer ? 1 : 0) }
         }
     }
+
+    /// How many deliveries the store remembers, so that a sender that missed a confirmation gets
+    /// it again; older records are deleted (a disk store's `.done` files included).
+    static let deliveredRecordsKept = 1024
 
     /// The limits the store keeps within.
     public let limits: TransferStoreLimits
@@ -59,19 +80,22 @@ public final class TransferStore: Sendable {
     private let elapsed: @Sendable () -> Duration
 
     private init<C: Clock>(storage: any TransferStorage, limits: TransferStoreLimits, clock: C,
-                           partial: [StoredPartialTransfer], delivered: [TransferID: TransferDigest])
+                           contents: StoredContents) async
     where C.Duration == Duration {
         self.storage = storage
         self.limits = limits
         let start = clock.now
         self.elapsed = { start.duration(to: clock.now) }
         var ledger = Ledger()
-        for transfer in partial {
+        for transfer in contents.partial {
             ledger.entries[transfer.offer.id] = Entry(offer: transfer.offer, held: transfer.held,
                                                       synchronized: transfer.held, lastActivity: .zero)
         }
-        for (id, digest) in delivered { ledger.recordDelivered(id, digest) }
+        var forgotten: [TransferID] = []
+        for (id, digest) in contents.delivered { forgotten += ledger.recordDelivered(id, digest) }
+        ledger.deliveredBytes = contents.deliveredBytes
         self.ledger = NIOLockedValueBox(ledger)
+        await storage.forgetDelivered(forgotten)
     }
 
     /// A store in memory: partial transfers are lost when the process ends.
@@ -81,25 +105,39 @@ public final class TransferStore: Sendable {
     public static func memory<C: Clock>(limits: TransferStoreLimits = .init(), clock: C = ContinuousClock())
         -> TransferStore where C.Duration == Duration
     {
-        TransferStore(storage: MemoryTransferStorage(), limits: limits, clock: clock, partial: [], delivered: [:])
+        // Nothing to read back or forget: the initializer's awaits finish at once.
+        TransferStore(storage: MemoryTransferStorage(), limits: limits, clock: clock)
+    }
+
+    /// An empty store over `storage` (memory).
+    private init<C: Clock>(storage: MemoryTransferStorage, limits: TransferStoreLimits, clock: C)
+    where C.Duration == Duration {
+        self.storage = storage
+        self.limits = limits
+        let start = clock.now
+        self.elapsed = { start.duration(to: clock.now) }
+        self.ledger = NIOLockedValueBox(Ledger())
     }
 
     /// A store in `directory`: partial transfers survive a restart (in `.holdfast-partial`, each
-    /// as its data and a small meta file), and a verified transfer is renamed to
-    /// `directory/NAME`, replacing a file of that name. The directory is created if needed; what
-    /// an earlier run left is picked up, each partial transfer at the offset its meta file says
-    /// was synchronized (after a crash, up to 4 MiB acknowledged since then are asked for again).
+    /// as its data and a small meta file), and a verified transfer is moved to `directory/NAME`.
+    /// The directory is created if needed; what an earlier run left is picked up, each partial
+    /// transfer at the offset its meta file says was synchronized (after a crash, up to 4 MiB
+    /// acknowledged since then are asked for again). The files in the directory count against
+    /// ``TransferStoreLimits/maxTotalBytes`` with the partial transfers.
     /// - Parameters:
     ///   - directory: where files go.
     ///   - limits: the bounds it keeps within.
+    ///   - overwrite: whether a delivered transfer replaces a file of the same name. Default
+    ///     `false`: such an offer is refused (``TransferRefusal/Code/nameTaken``) before any byte
+    ///     is sent, and a file that appeared meanwhile is never replaced.
     ///   - clock: the clock idle times are measured on (a restart counts as activity).
     /// - Throws: an `IOError` when the directory cannot be created or read.
-    public static func disk<C: Clock>(directory: String, limits: TransferStoreLimits = .init(),
+    public static func disk<C: Clock>(directory: String, limits: TransferStoreLimits = .init(), overwrite: Bool = false,
                                       clock: C = ContinuousClock()) async throws -> TransferStore
     where C.Duration == Duration {
-        let storage = DiskTransferStorage(directory: directory)
-        let (partial, delivered) = try await storage.load()
-        return TransferStore(storage: storage, limits: limits, clock: clock, partial: partial, delivered: delivered)
+        let storage = DiskTransferStorage(directory: directory, overwrite: overwrite)
+        return await TransferStore(storage: storage, limits: limits, clock: clock, contents: try await storage.load())
     }
 
     /// The partial transfers kept now.
@@ -109,15 +147,62 @@ public final class TransferStore: Sendable {
         }
     }
 
-    /// Accepts `offer` (new, or one the store keeps) and returns the bytes held for it.
-    /// - Throws: a ``TransferRefusal`` for a bad name, a limit, or a conflicting offer.
-    func open(_ offer: TransferOffer) async throws(TransferRefusal) -> Int {
+    /// Accepts `offer` (new, or one the store keeps) from `writer` and returns the bytes held
+    /// for it. A new offer that does not fit takes the place of transfers abandoned for
+    /// ``TransferStoreLimits/abandonedAfter``, oldest first; a kept one passes to `writer` unless
+    /// another connection wrote to it within ``TransferStoreLimits/writerTakeoverAfter``.
+    /// - Throws: a ``TransferRefusal`` for a bad name, a taken name, a limit, a conflicting
+    ///   offer, or a transfer another connection is writing.
+    func open(_ offer: TransferOffer, by writer: TransferWriter) async throws(TransferRefusal) -> Int {
         await discardExpired()
         _ = try TransferName.validated(offer.name)
         guard offer.size >= 0 else { throw TransferRefusal(.transferTooLarge, "negative size") }
+        var recounted = false
+        while true {
+            switch admit(offer, by: writer) {
+            case .held(let held):
+                return held
+            case .refused(let refusal) where refusal.code == .storeFull && !recounted:
+                // Delivered files may have been removed since they were counted: count again once.
+                recounted = true
+                let delivered = await storage.deliveredBytes()
+                ledger.withLockedValue { $0.deliveredBytes = delivered }
+            case .refused(let refusal):
+                throw refusal
+            case .evicting(let ids):
+                for id in ids { await storage.discard(id) }
+            case .created:
+                do {
+                    try await storage.create(offer)
+                } catch let refusal as TransferRefusal {
+                    ledger.withLockedValue { _ = $0.entries.removeValue(forKey: offer.id) }
+                    throw refusal
+                } catch {
+                    ledger.withLockedValue { _ = $0.entries.removeValue(forKey: offer.id) }
+                    throw TransferRefusal(.storeFailed, "cannot store the transfer: \(error)")
+                }
+                return 0
+            }
+        }
+    }
+
+    /// What ``admit(_:by:)`` decided.
+    private enum Admission {
+        /// The transfer is kept (or was delivered): this many bytes are held.
+        case held(Int)
+        /// A new entry was made; the storage must make room for it.
+        case created
+        /// Refused.
+        case refused(TransferRefusal)
+        /// These abandoned transfers were dropped from the ledger to make room: discard their
+        /// bytes and try again.
+        case evicting([TransferID])
+    }
+
+    /// The ledger's half of ``open(_:by:)``, under its lock.
+    private func admit(_ offer: TransferOffer, by writer: TransferWriter) -> Admission {
         let now = elapsed()
-        enum Opening { case held(Int), created, refused(TransferRefusal) }
-        let opening = ledger.withLockedValue { ledger -> Opening in
+        return ledger.withLockedValue { ledger -> Admission in
             if let digest = ledger.delivered[offer.id], offer.digest == nil || offer.digest == digest {
                 return .held(offer.size)
             }
@@ -127,31 +212,53 @@ public final class TransferStore: Sendable {
                     return .refused(TransferRefusal(.conflictingOffer, "transfer \(offer.id) is kept with another "
                                                     + "size, name or digest; send it under a new id"))
                 }
+                if let current = entry.writer, current != writer,
+                   !limits.mayTakeOver(writerQuietFor: now - entry.lastActivity) {
+                    return .refused(TransferRefusal(.transferBusy, "transfer \(offer.id) is being sent on another "
+                                                    + "connection; offer it again in a few seconds"))
+                }
+                entry.writer = writer
                 entry.lastActivity = now
                 ledger.entries[offer.id] = entry
                 return .held(entry.held)
             }
-            let reserved = ledger.entries.values.reduce(0) { $0 + $1.offer.size }
-            if let refusal = limits.admission(ofSize: offer.size, openTransfers: ledger.entries.count,
-                                              reservedBytes: reserved) {
+            if let refusal = limits.admission(ofConnectionWith: ledger.openTransfers(of: writer)) {
                 return .refused(refusal)
             }
-            ledger.entries[offer.id] = Entry(offer: offer, held: 0, synchronized: 0, lastActivity: now)
+            let reserved = ledger.entries.values.reduce(0) { $0 + $1.offer.size }
+            if let refusal = limits.admission(ofSize: offer.size, openTransfers: ledger.entries.count,
+                                              reservedBytes: reserved, deliveredBytes: ledger.deliveredBytes) {
+                guard refusal.code == .tooManyTransfers || refusal.code == .storeFull else { return .refused(refusal) }
+                // Abandoned transfers give up their place and bytes, the longest idle first.
+                let abandoned = ledger.entries.values
+                    .filter { limits.mayEvict(idleFor: now - $0.lastActivity) }
+                    .sorted { $0.lastActivity < $1.lastActivity }
+                var evicted: [TransferID] = []
+                var open = ledger.entries.count
+                var freed = reserved
+                for entry in abandoned {
+                    guard limits.admission(ofSize: offer.size, openTransfers: open, reservedBytes: freed,
+                                           deliveredBytes: ledger.deliveredBytes) != nil else { break }
+                    evicted.append(entry.offer.id)
+                    open -= 1
+                    freed -= entry.offer.size
+                }
+                guard !evicted.isEmpty, limits.admission(ofSize: offer.size, openTransfers: open, reservedBytes: freed,
+                                                         deliveredBytes: ledger.deliveredBytes) == nil else {
+                    return .refused(refusal)
+                }
+                for id in evicted { ledger.entries.removeValue(forKey: id) }
+                return .evicting(evicted)
+            }
+            ledger.entries[offer.id] = Entry(offer: offer, held: 0, synchronized: 0, lastActivity: now, writer: writer)
             return .created
         }
-        switch opening {
-        case .held(let held):
-            return held
-        case .refused(let refusal):
-            throw refusal
-        case .created:
-            do {
-                try await storage.create(offer)
-            } catch {
-                ledger.withLockedValue { _ = $0.entries.removeValue(forKey: offer.id) }
-                throw TransferRefusal(.storeFailed, "cannot store the transfer: \(error)")
-            }
-            return 0
+    }
+
+    /// `writer`'s connection ended: the transfers it wrote may be taken over at once.
+    func release(_ writer: TransferWriter) {
+        ledger.withLockedValue { ledger in
+            for (id, entry) in ledger.entries where entry.writer == writer { ledger.entries[id]?.writer = nil }
         }
     }
 
@@ -160,10 +267,14 @@ public final class TransferStore: Sendable {
         ledger.withLockedValue { ledger in ledger.entries[id].map { ($0.held, $0.offer.size) } }
     }
 
-    /// Writes `data` at `offset` (the receiver placed it at the held offset) and returns the new
-    /// held offset. Synchronizes a disk store every 4 MiB.
-    func write(_ data: ByteBuffer, to id: TransferID, at offset: Int) async throws(TransferRefusal) -> Int {
-        guard held(id) != nil else { throw Self.unknown(id) }
+    /// Writes `data` at `offset` (the receiver placed it at the held offset) for `writer` and
+    /// returns the new held offset. Synchronizes a disk store every 4 MiB.
+    /// - Throws: a ``TransferRefusal``: the transfer is not kept, or `writer` is not the
+    ///   connection that offered it last (two writers never interleave).
+    func write(_ data: ByteBuffer, to id: TransferID, at offset: Int, by writer: TransferWriter)
+        async throws(TransferRefusal) -> Int
+    {
+        try checkWriter(writer, of: id)
         do {
             try await storage.write(data, to: id, at: offset)
         } catch {
@@ -204,9 +315,22 @@ public final class TransferStore: Sendable {
         }
     }
 
+    /// Throws unless transfer `id` is kept and `writer` offered it last.
+    private func checkWriter(_ writer: TransferWriter, of id: TransferID) throws(TransferRefusal) {
+        let current = ledger.withLockedValue { $0.entries[id].map { $0.writer } }
+        guard let current else { throw Self.unknown(id) }
+        guard current == writer else {
+            throw TransferRefusal(.transferBusy, "transfer \(id) is being sent on another connection; offer it "
+                                  + "on this one before sending its chunks")
+        }
+    }
+
     /// Verifies a whole transfer against `digest` (and the offer's) by reading back what is
-    /// stored, then delivers it. A mismatch discards the partial transfer.
-    func complete(_ id: TransferID, digest: TransferDigest) async throws(TransferRefusal) -> Completion {
+    /// stored, then delivers it; `writer` must be the connection that offered it last. A mismatch
+    /// discards the partial transfer.
+    func complete(_ id: TransferID, digest: TransferDigest, by writer: TransferWriter)
+        async throws(TransferRefusal) -> Completion
+    {
         enum Found { case entry(Entry), delivered(TransferDigest), none }
         let found = ledger.withLockedValue { ledger -> Found in
             if let entry = ledger.entries[id] { return .entry(entry) }
@@ -225,6 +349,7 @@ public final class TransferStore: Sendable {
         case .entry(let found):
             entry = found
         }
+        try checkWriter(writer, of: id)
         let stored: TransferDigest
         do {
             stored = try await storage.digest(of: id, size: entry.offer.size)
@@ -247,10 +372,12 @@ public final class TransferStore: Sendable {
         } catch {
             throw TransferRefusal(.storeFailed, "cannot deliver the transfer: \(error)")
         }
-        ledger.withLockedValue { ledger in
+        let forgotten = ledger.withLockedValue { ledger -> [TransferID] in
             ledger.entries.removeValue(forKey: id)
-            ledger.recordDelivered(id, digest)
+            if received.path != nil { ledger.deliveredBytes += received.size }
+            return ledger.recordDelivered(id, digest)
         }
+        await storage.forgetDelivered(forgotten)
         return .delivered(received)
     }
 
@@ -260,11 +387,13 @@ public final class TransferStore: Sendable {
         await storage.discard(id)
     }
 
-    /// Discards the partial transfers idle for ``TransferStoreLimits/idleTimeout``.
+    /// Discards the partial transfers idle for ``TransferStoreLimits/idleTimeout``, and those
+    /// that never received a byte in ``TransferStoreLimits/abandonedAfter``.
     public func discardExpired() async {
         let now = elapsed()
         let expired = ledger.withLockedValue { ledger -> [TransferID] in
-            let expired = ledger.entries.values.filter { limits.isExpired(idleFor: now - $0.lastActivity) }.map(\.offer.id)
+            let expired = ledger.entries.values
+                .filter { limits.isExpired(idleFor: now - $0.lastActivity, held: $0.held) }.map(\.offer.id)
             for id in expired { ledger.entries.removeValue(forKey: id) }
             return expired
         }
@@ -275,4 +404,10 @@ public final class TransferStore: Sendable {
         TransferRefusal(.unknownTransfer, "transfer \(id) is not kept here (never offered, expired or discarded); "
                         + "offer it again")
     }
+}
+
+/// One connection of a ``TransferReceiver``, as the store tells writers apart: each transfer is
+/// written by one connection at a time.
+struct TransferWriter: Hashable, Sendable {
+    let number: UInt64
 }
