@@ -2,9 +2,10 @@ import HoldfastCore
 import Logging
 import NIOCore
 
-/// The one channel handler of an upgraded connection: it feeds received bytes and channel events
-/// to a ``ConnectionStateMachine`` and carries out the actions it returns. It makes no protocol
-/// decision of its own.
+/// The one channel handler of an upgraded connection: it feeds received bytes, channel events and
+/// timer events to a ``ConnectionStateMachine`` and carries out the actions it returns. It makes
+/// no protocol decision of its own: what it keeps is what the machine must not hold — promises,
+/// scheduled tasks, the channel.
 ///
 /// Received messages go to an `AsyncSequence` whose consumer paces the reading: when it falls
 /// behind, the handler stops asking the channel to read. Writes are batched: everything written
@@ -30,14 +31,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private var machine: ConnectionStateMachine
     private let logger: Logger
-    /// The largest frame this endpoint sends: its own fragment size, or smaller to fit the limit
-    /// the peer announced.
-    private let fragmentSize: Int?
     /// The limits the peer announced in the handshake, if any.
-    public let peerLimits: AnnouncedLimits
-    /// Sends that arrived while a message was being sent fragment by fragment; they go out after
-    /// its final fragment, since fragments of two messages must not interleave (RFC 6455 §5.4).
-    private var deferredSends: [(WebSocketMessage, EventLoopPromise<Void>?)] = []
+    public var peerLimits: AnnouncedLimits { machine.peerLimits }
+    /// For each message the machine holds until a fragmented message ends (RFC 6455 §5.4), its
+    /// size (to count it once sent) and the promise of whoever waits for it, oldest first.
+    private var heldSends: [(size: Int, promise: EventLoopPromise<Void>?)] = []
     /// What tasks send, written in batches (see ``OutboundQueue``). Set by ``makeOutboundQueue()``.
     public private(set) var outbound: OutboundQueue?
     private var outboundRefused = false
@@ -50,12 +48,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// Counts the data messages received and sent (a server's statistics); set before the
     /// handler is added to the pipeline. Default `nil`: nothing is counted.
     public var trafficObserver: (any WebSocketTrafficObserver)?
-    /// Closes the connection when nothing arrives for a while; `nil` unless an idle timeout was
-    /// asked for (see ``closeWhenIdle(for:)``).
-    private var idleTimer: IdleTimer?
-    /// Keepalive pings; `nil` unless the configuration asks for them
-    /// (``WebSocketConfiguration/pingInterval``).
-    private var keepalive: Keepalive?
+    /// The idle check and keepalive tasks the machine asked for; `nil` until it asks for one.
+    private var scheduledTimers: ScheduledTimers?
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
@@ -75,8 +69,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var readPending = false
     private var closeTimeout: Scheduled<Void>?
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
-    /// Pings sent and not yet answered, oldest first.
-    private var pongWaiters: [(payload: ByteBuffer, promise: EventLoopPromise<Void>)] = []
+    /// The promises of the application's pings not yet answered, oldest first; the machine
+    /// decides which pings a pong answers.
+    private var pongPromises: [EventLoopPromise<Void>] = []
     /// Made when ``closeOutcome`` is first asked for before the end: a connection served on the
     /// event loop usually never asks, and a promise is an allocation that would live as long as
     /// the connection.
@@ -95,17 +90,10 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     ///   - logger: where protocol failures are logged.
     public init(role: Role, configuration: WebSocketConfiguration, peerLimits: AnnouncedLimits = .init(maxMessageSize: nil, maxFrameSize: nil),
                 compression: PerMessageDeflateParameters? = nil, eventLoop: any EventLoop, logger: Logger) {
-        self.machine = ConnectionStateMachine(role: role, configuration: configuration, compression: compression)
+        self.machine = ConnectionStateMachine(role: role, configuration: configuration, peerLimits: peerLimits,
+                                              compression: compression)
         self.logger = logger
-        self.peerLimits = peerLimits
-        switch (configuration.fragmentSize, peerLimits.maxFrameSize) {
-        case (let own?, let peer?): self.fragmentSize = min(own, peer)
-        case (let own, let peer): self.fragmentSize = own ?? peer
-        }
         self.eventLoop = eventLoop
-        if let interval = configuration.pingInterval {
-            keepalive = Keepalive(interval: interval, timeout: configuration.pongTimeout)
-        }
     }
 
     /// The event loop of the connection: every call on the handler is made there.
@@ -176,11 +164,18 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// reading pauses, so a peer that does not read cannot make its echoes pile up.
     /// - Throws: why it cannot be sent.
     public func write(_ message: WebSocketMessage) throws(WebSocketError) {
-        if let refusal = refusal(size: message.data.readableBytes) { throw refusal }
-        guard let context else { throw .connectionClosed(nil) }
-        guard encodeOrDefer(message, promise: nil, context: context) else { return }
-        scheduleFlush(context: context)
-        if !context.channel.isWritable { pausedForWritability = true }
+        guard let context else {
+            throw machine.sendRefusal(messageSize: message.data.readableBytes) ?? .connectionClosed(nil)
+        }
+        switch encode(message, context: context) {
+        case .refused(let refusal):
+            throw refusal
+        case .held:
+            heldSends.append((message.data.readableBytes, nil))
+        case .encoded:
+            scheduleFlush(context: context)
+            if !context.channel.isWritable { pausedForWritability = true }
+        }
     }
 
     // MARK: - Channel events
@@ -199,8 +194,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             return
         }
         isReading = true
-        idleTimer?.lastReceived = context.eventLoop.now
-        machine.bytesReceived(unwrapInboundIn(data))
+        machine.bytesReceived(unwrapInboundIn(data), at: context.eventLoop.now)
         runActions(context: context)
     }
 
@@ -210,8 +204,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         guard let early = bytesBeforeActivation else { return }
         bytesBeforeActivation = nil
         guard let context else { return }
-        scheduleIdleCheck()
-        scheduleKeepalivePing()
+        machine.connectionStarted()
         for bytes in early { machine.bytesReceived(bytes) }
         runActions(context: context)
         flushIfNeeded(context: context)
@@ -228,7 +221,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// no message, ping or pong has arrived for `timeout`. Call once, on the event loop, before
     /// the handler is added to the pipeline. Time is the event loop's (`EventLoop.now`).
     public func closeWhenIdle(for timeout: TimeAmount) {
-        idleTimer = IdleTimer(timeout: timeout, lastReceived: eventLoop.now)
+        machine.idleTimeoutRequested(timeout, now: eventLoop.now)
     }
 
     /// Stops handing what arrives to the event-loop callbacks of
@@ -239,77 +232,54 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         closedCallback = nil
     }
 
-    /// Sends the next keepalive ping one interval from now.
-    private func scheduleKeepalivePing() {
-        guard let keepalive else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        keepalive.next = eventLoop.scheduleTask(in: keepalive.interval) { loopBound.value.sendKeepalivePing() }
-    }
-
-    private func sendKeepalivePing() {
-        guard let keepalive, machine.canSend else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        let timeout = keepalive.timeout
-        let deadline = eventLoop.scheduleTask(in: timeout) { loopBound.value.keepalivePongMissing(after: timeout) }
-        keepalive.deadline = deadline
-        sendPing(ByteBuffer()).whenComplete { result in
-            deadline.cancel()
-            // Answered: the next ping one interval later. Failed: the connection is ending.
-            if case .success = result { loopBound.value.scheduleKeepalivePing() }
-        }
-    }
-
-    private func keepalivePongMissing(after timeout: TimeAmount) {
-        logger.info("no pong to a keepalive ping; closing the connection as dead",
-                    metadata: ["timeout": "\(timeout.secondsDescription)"])
-        abort()
-    }
-
-    /// Checks the idle timer when it is due, and sets it again for the last receipt's deadline.
-    private func scheduleIdleCheck() {
-        guard let idleTimer else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        idleTimer.check = eventLoop.scheduleTask(deadline: idleTimer.lastReceived + idleTimer.timeout) {
-            loopBound.value.idleCheckDue()
-        }
-    }
+    // MARK: - Timer events, handed to the machine
 
     private func idleCheckDue() {
-        guard let idleTimer, machine.canSend else { return }
-        if readPaused || pausedForWritability {
-            // This side stopped reading (a slow consumer, a full socket): the peer may well be
-            // sending. The quiet time counts from when reading resumes.
-            idleTimer.lastReceived = eventLoop.now
-        }
-        guard eventLoop.now - idleTimer.lastReceived >= idleTimer.timeout else {
-            scheduleIdleCheck()
-            return
-        }
-        logger.debug("closing an idle connection", metadata: ["timeout": "\(idleTimer.timeout.secondsDescription)"])
         guard let context else { return }
-        machine.idleTimeoutElapsed(after: idleTimer.timeout)
+        let wasOpen = machine.canSend
+        // This side stopped reading (a slow consumer, a full socket): the peer may be sending.
+        machine.idleCheckDue(now: context.eventLoop.now, readingPaused: readPaused || pausedForWritability)
+        if wasOpen, !machine.canSend { logger.debug("closing an idle connection") }
         runActions(context: context)
         flushIfNeeded(context: context)
+    }
+
+    private func keepalivePingDue() {
+        guard let context else { return }
+        machine.keepalivePingDue()
+        runActions(context: context)
+        flushIfNeeded(context: context)
+    }
+
+    private func pongDeadlinePassed() {
+        guard let context else { return }
+        machine.pongDeadlinePassed()
+        runActions(context: context)
+    }
+
+    private func closeTimeoutFired() {
+        guard let context else { return }
+        logger.debug("close handshake timed out; closing TCP")
+        closeTimeout = nil
+        machine.closeTimeoutFired()
+        runActions(context: context)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         closeTimeout?.cancel()
         closeTimeout = nil
-        idleTimer?.check?.cancel()
-        idleTimer = nil
-        keepalive?.next?.cancel()
-        keepalive?.deadline?.cancel()
-        keepalive = nil
+        scheduledTimers?.cancelAll()
+        scheduledTimers = nil
         deliverReceived()
         let outcome = machine.channelInactive()
         source?.finish()
         source = nil
         for waiter in writabilityWaiters { waiter.fail(WebSocketError.connectionClosed(outcome)) }
         writabilityWaiters.removeAll()
-        for (_, promise) in pongWaiters { promise.fail(WebSocketError.connectionClosed(outcome)) }
-        pongWaiters.removeAll()
-        for (_, promise) in deferredSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
-        deferredSends.removeAll()
+        for promise in pongPromises { promise.fail(WebSocketError.connectionClosed(outcome)) }
+        pongPromises.removeAll()
+        for (_, promise) in heldSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
+        heldSends.removeAll()
         refuseOutbound()
         // The hooks (a server's bookkeeping) run first, so that whoever awaits the outcome finds
         // the connection already counted as ended.
@@ -360,38 +330,55 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// writable again, so a sender that awaits it never has more than the channel's write buffer
     /// (plus this message) outstanding.
     public func send(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
-        if let refusal = refusal(size: message.data.readableBytes) { return eventLoop.makeFailedFuture(refusal) }
-        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        let deferred = context.eventLoop.makePromise(of: Void.self)
-        guard encodeOrDefer(message, promise: deferred, context: context) else { return deferred.futureResult }
-        deferred.succeed()
-        return afterWrite(context: context)
-    }
-
-    /// Encodes `message` into the batch, or, while a fragmented message is being sent, keeps it
-    /// (with `promise`) for after its final fragment. Returns whether it was encoded.
-    private func encodeOrDefer(_ message: WebSocketMessage, promise: EventLoopPromise<Void>?,
-                               context: ChannelHandlerContext) -> Bool {
-        guard !machine.isSendingFragmentedMessage else {
-            deferredSends.append((message, promise))
-            return false
+        guard let context else {
+            let refusal = machine.sendRefusal(messageSize: message.data.readableBytes) ?? .connectionClosed(nil)
+            return eventLoop.makeFailedFuture(refusal)
         }
-        startBatchIfNeeded()
-        machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
-        trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
-        return true
+        switch encode(message, context: context) {
+        case .refused(let refusal):
+            return eventLoop.makeFailedFuture(refusal)
+        case .held:
+            let sent = context.eventLoop.makePromise(of: Void.self)
+            heldSends.append((message.data.readableBytes, sent))
+            return sent.futureResult
+        case .encoded:
+            return afterWrite(context: context)
+        }
     }
 
-    /// Encodes the next piece of a fragmented message into the batch; after the final one, the
-    /// messages that waited for it go out.
+    /// Hands `message` to the machine, which encodes it into the batch, holds it while a
+    /// fragmented message is being sent, or refuses it.
+    private func encode(_ message: WebSocketMessage, context: ChannelHandlerContext)
+        -> ConnectionStateMachine.SendDisposition
+    {
+        // Only a message that may go out now takes the event loop's spare memory.
+        if machine.canSend, !machine.isSendingFragmentedMessage { startBatchIfNeeded() }
+        let disposition = machine.send(message, into: &batch) { writeSeparately(&$0, $1, context: context) }
+        if case .encoded = disposition {
+            trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
+        }
+        return disposition
+    }
+
+    /// Hands the next piece of a fragmented message to the machine; after the final one, the
+    /// messages it held meanwhile went out with it.
     private func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
-                                context: ChannelHandlerContext) {
-        startBatchIfNeeded()
-        machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
+                                context: ChannelHandlerContext) -> ConnectionStateMachine.FragmentDisposition {
+        if machine.canSend { startBatchIfNeeded() }
+        let disposition = machine.sendFragment(data, of: kind, isFinal: isFinal, into: &batch) {
             writeSeparately(&$0, $1, context: context)
         }
+        guard case .encoded(let released) = disposition else { return disposition }
         trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
-        if isFinal { sendDeferred() }
+        if released > 0 {
+            let sent = heldSends.prefix(released)
+            heldSends.removeFirst(released)
+            for (size, promise) in sent {
+                trafficObserver?.sent(bytes: size, endsMessage: true)
+                if let promise { afterWrite(context: context).cascade(to: promise) }
+            }
+        }
+        return disposition
     }
 
     /// Writes everything tasks queued since the last drain, then flushes once.
@@ -404,9 +391,9 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             guard machine.canSend else { break }
             switch item {
             case .message(let message):
-                _ = encodeOrDefer(message, promise: nil, context: context)
+                if case .held = encode(message, context: context) { heldSends.append((message.data.readableBytes, nil)) }
             case .fragment(let data, let kind, let isFinal):
-                encodeFragment(data, of: kind, isFinal: isFinal, context: context)
+                _ = encodeFragment(data, of: kind, isFinal: isFinal, context: context)
             }
         }
         needsFlush = true
@@ -414,45 +401,24 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         outbound.setWritable(context.channel.isWritable)
     }
 
-    private func sendDeferred() {
-        let waiting = deferredSends
-        deferredSends.removeAll()
-        for (message, promise) in waiting {
-            let sent = send(message)
-            if let promise { sent.cascade(to: promise) }
-        }
-    }
-
     /// Once the close handshake has begun, tells senders why nothing more goes out.
     private func refuseOutbound() {
         guard !outboundRefused, !machine.canSend, let outbound else { return }
         outboundRefused = true
-        outbound.refuse(refusal(size: nil) ?? .connectionClosing)
+        outbound.refuse(machine.sendRefusal(messageSize: nil) ?? .connectionClosing)
     }
 
     /// Sends the next piece of a message sent fragment by fragment (see
-    /// ``ConnectionStateMachine/encodeFragment(_:of:isFinal:fragmentSize:write:)``). Suspends like
+    /// ``ConnectionStateMachine/sendFragment(_:of:isFinal:into:separately:)``). Suspends like
     /// ``send(_:)`` while the channel is not writable.
     public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) -> EventLoopFuture<Void> {
-        if let refusal = refusal(size: nil) { return eventLoop.makeFailedFuture(refusal) }
-        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        encodeFragment(data, of: kind, isFinal: isFinal, context: context)
-        return afterWrite(context: context)
-    }
-
-    /// Why nothing more can be sent, or why a message of `size` bytes would be refused.
-    private func refusal(size: Int?) -> WebSocketError? {
-        guard machine.canSend else {
-            // A peer that closed with 1009 refused something we sent: say so, with its limit.
-            if let received = machine.receivedCloseFrame, received.code == .messageTooBig {
-                return .messageTooBig(limit: received.namedLimit ?? peerLimits.maxMessageSize, reason: received.reason)
-            }
-            return machine.isClosed ? .connectionClosed(machine.closeOutcome) : .connectionClosing
+        guard let context else {
+            return eventLoop.makeFailedFuture(machine.sendRefusal(messageSize: nil) ?? .connectionClosed(nil))
         }
-        if let size, let limit = peerLimits.maxMessageSize, size > limit {
-            return .messageTooBig(size: size, limit: limit, reason: "message exceeds limit of \(limit) bytes")
+        switch encodeFragment(data, of: kind, isFinal: isFinal, context: context) {
+        case .refused(let refusal): return eventLoop.makeFailedFuture(refusal)
+        case .encoded: return afterWrite(context: context)
         }
-        return nil
     }
 
     private func afterWrite(context: ChannelHandlerContext) -> EventLoopFuture<Void> {
@@ -478,7 +444,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(frame), promise: nil)
         scheduleFlush(context: context)
         let pong = context.eventLoop.makePromise(of: Void.self)
-        pongWaiters.append((payload, pong))
+        pongPromises.append(pong)
         return pong.futureResult
     }
 
@@ -533,12 +499,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                 writeBatch(context: context)
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 needsFlush = true
-            case .pongReceived(let payload):
-                // The waiter for this payload, and any earlier ones the peer answered only once.
-                if let index = pongWaiters.firstIndex(where: { $0.payload == payload }) {
-                    let answered = pongWaiters[...index]
-                    pongWaiters.removeFirst(index + 1)
-                    for (_, promise) in answered { promise.succeed() }
+            case .pongReceived(_, let answeredPings):
+                if answeredPings > 0 {
+                    let answered = pongPromises.prefix(answeredPings)
+                    pongPromises.removeFirst(answeredPings)
+                    for promise in answered { promise.succeed() }
                 }
             case .shutdownOutput:
                 writeBatch(context: context)
@@ -553,12 +518,33 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                 needsFlush = false
                 let channel = context.channel
                 written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            case .abortConnection:
+                logger.info("no pong to a keepalive ping; closing the connection as dead")
+                context.close(promise: nil)
             case .scheduleCloseTimeout(let delay):
                 closeTimeout?.cancel()
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 closeTimeout = context.eventLoop.scheduleTask(in: delay) {
                     loopBound.value.closeTimeoutFired()
                 }
+            case .scheduleIdleCheck(let deadline):
+                let timers = timersToSchedule()
+                timers.idleCheck?.cancel()
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                timers.idleCheck = context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.idleCheckDue() }
+            case .scheduleKeepalivePing(let delay):
+                let timers = timersToSchedule()
+                timers.keepalivePing?.cancel()
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                timers.keepalivePing = context.eventLoop.scheduleTask(in: delay) { loopBound.value.keepalivePingDue() }
+            case .schedulePongDeadline(let delay):
+                let timers = timersToSchedule()
+                timers.pongDeadline?.cancel()
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                timers.pongDeadline = context.eventLoop.scheduleTask(in: delay) { loopBound.value.pongDeadlinePassed() }
+            case .cancelPongDeadline:
+                scheduledTimers?.pongDeadline?.cancel()
+                scheduledTimers?.pongDeadline = nil
             }
         }
         if !isReading {
@@ -567,12 +553,13 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         refuseOutbound()
     }
 
-    private func closeTimeoutFired() {
-        guard let context else { return }
-        logger.debug("close handshake timed out; closing TCP")
-        closeTimeout = nil
-        machine.closeTimeoutFired()
-        runActions(context: context)
+    /// Where scheduled idle checks and keepalive tasks are kept, made on first use: a connection
+    /// without an idle timeout or keepalive never makes it.
+    private func timersToSchedule() -> ScheduledTimers {
+        if let scheduledTimers { return scheduledTimers }
+        let made = ScheduledTimers()
+        scheduledTimers = made
+        return made
     }
 
     private func scheduleFlush(context: ChannelHandlerContext) {
@@ -649,33 +636,20 @@ extension WebSocketChannelHandler {
     }
 }
 
-/// The idle timeout of one connection (``WebSocketChannelHandler/closeWhenIdle(for:)``): kept
-/// apart so that connections without one carry a single empty reference.
-private final class IdleTimer {
-    let timeout: TimeAmount
-    /// When bytes last arrived.
-    var lastReceived: NIODeadline
-    /// The pending check, cancelled when the connection ends.
-    var check: Scheduled<Void>?
+/// The tasks scheduled for a connection's idle timeout and keepalive pings: kept apart so that
+/// connections without them carry a single empty reference.
+private final class ScheduledTimers {
+    /// The next idle check.
+    var idleCheck: Scheduled<Void>?
+    /// The next keepalive ping, while none waits for its pong.
+    var keepalivePing: Scheduled<Void>?
+    /// The deadline of the keepalive ping waiting for its pong.
+    var pongDeadline: Scheduled<Void>?
 
-    init(timeout: TimeAmount, lastReceived: NIODeadline) {
-        self.timeout = timeout
-        self.lastReceived = lastReceived
-    }
-}
-
-/// The keepalive pings of one connection (``WebSocketConfiguration/pingInterval``): kept apart so
-/// that connections without them carry a single empty reference.
-private final class Keepalive {
-    let interval: TimeAmount
-    let timeout: TimeAmount
-    /// The next ping, when none is waiting for its pong.
-    var next: Scheduled<Void>?
-    /// The deadline of the ping waiting for its pong.
-    var deadline: Scheduled<Void>?
-
-    init(interval: TimeAmount, timeout: TimeAmount) {
-        self.interval = interval
-        self.timeout = timeout
+    /// Cancels every task: the connection ended.
+    func cancelAll() {
+        idleCheck?.cancel()
+        keepalivePing?.cancel()
+        pongDeadline?.cancel()
     }
 }
