@@ -44,7 +44,6 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var received: [InboundElement] = []
     /// The event-loop-bound API's receiver: when set, each message goes straight to it.
     private var inboundCallback: ((InboundElement) -> Void)?
-    private var closedCallback: ((CloseOutcome) -> Void)?
     /// Counts the data messages received and sent (a server's statistics); set before the
     /// handler is added to the pipeline. Default `nil`: nothing is counted.
     public var trafficObserver: (any WebSocketTrafficObserver)?
@@ -72,12 +71,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// The promises of the application's pings not yet answered, oldest first; the machine
     /// decides which pings a pong answers.
     private var pongPromises: [EventLoopPromise<Void>] = []
-    /// Made when ``closeOutcome`` is first asked for before the end: a connection served on the
-    /// event loop usually never asks, and a promise is an allocation that would live as long as
-    /// the connection.
-    private var closedPromise: EventLoopPromise<CloseOutcome>?
-    /// What ``whenClosed(_:)`` registered, run when TCP closes, before ``closedCallback``.
-    private var closeHooks: ((CloseOutcome) -> Void)?
+    /// Who learns how the connection ended: the one way the handler reports its end.
+    private var closeObservers = CloseObservers()
 
     /// Creates the handler for a connection upgraded on `eventLoop`.
     /// - Parameters:
@@ -99,30 +94,32 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// The event loop of the connection: every call on the handler is made there.
     public let eventLoop: any EventLoop
 
-    /// Succeeds with how the connection ended once TCP has closed. Ask on the event loop: the
-    /// promise behind it is made on first request.
+    /// Succeeds with how the connection ended once TCP has closed: a ``whenClosed(runFirst:_:)``
+    /// observer completes it. Ask on the event loop, once the connection is served: each request
+    /// before the end makes a promise.
     public var closeOutcome: EventLoopFuture<CloseOutcome> {
         if let outcome = machine.closeOutcome { return eventLoop.makeSucceededFuture(outcome) }
-        if let closedPromise { return closedPromise.futureResult }
         let promise = eventLoop.makePromise(of: CloseOutcome.self)
-        closedPromise = promise
+        closeObservers.append { promise.succeed($0) }
         return promise.futureResult
     }
 
     /// Calls `callback` on the event loop with how the connection ended, once TCP has closed (at
-    /// once if it has): what `closeOutcome.whenSuccess` does, without a future kept for the
-    /// connection's lifetime. Callbacks run in the order they were registered, before
-    /// ``closeOutcome`` completes. Call on the event loop.
-    public func whenClosed(_ callback: @escaping (CloseOutcome) -> Void) {
+    /// once if it has) — the one way the handler reports its end, behind ``closeOutcome`` and
+    /// the `closed` callback of ``deliverOnEventLoop(received:closed:)`` alike. Callbacks run in
+    /// the order they were registered. Call on the event loop.
+    /// - Parameters:
+    ///   - runFirst: run before the callbacks registered so far; default `false`. For a server's
+    ///     bookkeeping, so that its application and whoever awaits ``closeOutcome`` find the
+    ///     connection already counted as ended.
+    ///   - callback: what to call with the outcome.
+    public func whenClosed(runFirst: Bool = false, _ callback: @escaping (CloseOutcome) -> Void) {
         if let outcome = machine.closeOutcome {
             callback(outcome)
-        } else if let earlier = closeHooks {
-            closeHooks = { outcome in
-                earlier(outcome)
-                callback(outcome)
-            }
+        } else if runFirst {
+            closeObservers.prepend(callback)
         } else {
-            closeHooks = callback
+            closeObservers.append(callback)
         }
     }
 
@@ -151,12 +148,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     /// Delivers what arrives to `received` on the event loop, as it is parsed, instead of to an
     /// `AsyncSequence` — the event-loop-bound API, with no task or thread hop per message — and
-    /// how the connection ended to `closed`. Call once, on the event loop, instead of
-    /// ``makeInboundSequence(lowWatermark:highWatermark:)``.
+    /// how the connection ended to `closed` (a ``whenClosed(runFirst:_:)`` callback). Call once,
+    /// on the event loop, instead of ``makeInboundSequence(lowWatermark:highWatermark:)``.
     public func deliverOnEventLoop(received: @escaping (InboundElement) -> Void,
                                    closed: @escaping (CloseOutcome) -> Void) {
         inboundCallback = received
-        closedCallback = closed
+        whenClosed(closed)
     }
 
     /// Sends `message` from the event loop without a future: it is written at once and flushed
@@ -227,9 +224,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// Stops handing what arrives to the event-loop callbacks of
     /// ``deliverOnEventLoop(received:closed:)``: for a connection a server closes right after its
     /// upgrade (shutting down, or over its connection limit), which its handler never heard of.
+    /// Every close callback registered so far is forgotten with `closed`: such a connection has
+    /// no other observer.
     public func stopDelivering() {
         inboundCallback = { _ in }
-        closedCallback = nil
+        closeObservers.removeAll()
     }
 
     // MARK: - Timer events, handed to the machine
@@ -281,15 +280,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         for (_, promise) in heldSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
         heldSends.removeAll()
         refuseOutbound()
-        // The hooks (a server's bookkeeping) run first, so that whoever awaits the outcome finds
-        // the connection already counted as ended.
-        closeHooks?(outcome)
-        closedPromise?.succeed(outcome)
-        closedPromise = nil
-        closedCallback?(outcome)
+        closeObservers.notify(outcome)
         inboundCallback = nil
-        closeHooks = nil
-        closedCallback = nil
         context.fireChannelInactive()
     }
 
@@ -465,7 +457,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     // MARK: - Backpressure
 
-    fileprivate func resumeReading() {
+    func resumeReading() {
         readPaused = false
         if readPending, !pausedForWritability, let context {
             readPending = false
@@ -604,52 +596,5 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         needsFlush = false
         writeBatch(context: context)
         context.flush()
-    }
-}
-
-/// Resumes reading on the event loop when the consumer of the inbound sequence wants more.
-public struct InboundDelegate: NIOAsyncSequenceProducerDelegate {
-    let handler: NIOLoopBound<WebSocketChannelHandler>
-
-    public func produceMore() {
-        let handler = self.handler
-        handler.eventLoop.execute { handler.value.resumeReading() }
-    }
-
-    public func didTerminate() {}
-}
-
-extension WebSocketChannelHandler {
-    /// Puts `handler` in place of the handshake's HTTP handlers: `context` is the handshake
-    /// handler's. The HTTP decoder forwards the bytes that followed the handshake as it leaves;
-    /// the returned future completes once it has left and `handler` is active.
-    static func replaceHTTPHandlers(in context: ChannelHandlerContext,
-                                    with handler: WebSocketChannelHandler) throws -> EventLoopFuture<Void> {
-        let operations = context.pipeline.syncOperations
-        try operations.addHandler(handler, name: "holdfast.websocket")
-        operations.removeHandler(name: "holdfast.http-encoder", promise: nil)
-        operations.removeHandler(context: context, promise: nil)
-        let decoderRemoved = context.eventLoop.makePromise(of: Void.self)
-        operations.removeHandler(name: "holdfast.http-decoder", promise: decoderRemoved)
-        let loopBound = NIOLoopBound(handler, eventLoop: context.eventLoop)
-        return decoderRemoved.futureResult.always { _ in loopBound.value.activate() }
-    }
-}
-
-/// The tasks scheduled for a connection's idle timeout and keepalive pings: kept apart so that
-/// connections without them carry a single empty reference.
-private final class ScheduledTimers {
-    /// The next idle check.
-    var idleCheck: Scheduled<Void>?
-    /// The next keepalive ping, while none waits for its pong.
-    var keepalivePing: Scheduled<Void>?
-    /// The deadline of the keepalive ping waiting for its pong.
-    var pongDeadline: Scheduled<Void>?
-
-    /// Cancels every task: the connection ended.
-    func cancelAll() {
-        idleCheck?.cancel()
-        keepalivePing?.cancel()
-        pongDeadline?.cancel()
     }
 }
