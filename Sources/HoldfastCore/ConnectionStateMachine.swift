@@ -86,8 +86,6 @@ public struct ConnectionStateMachine {
         var isKeepalive: Bool
     }
 
-    /// Which end this machine is.
-    public let role: Role
     /// How long a close handshake waits for the peer's close frame. (The limits in force live in
     /// the assembler; the machine keeps no copy of the whole configuration, since every
     /// connection holds one machine for its lifetime.)
@@ -97,6 +95,8 @@ public struct ConnectionStateMachine {
     private var assembler: InboundMessageAssembler
     private var framer: OutboundFramer
     private var inbound = ByteBuffer()
+    /// Which end this machine is. (After `inbound`, in the byte its layout leaves free.)
+    public let role: Role
     /// An empty buffer to reset `inbound` to without allocating: it shares this one's storage.
     private static let emptyBuffer = ByteBuffer()
     /// Actions queued by one event (a close takes up to three). An array, because an empty one

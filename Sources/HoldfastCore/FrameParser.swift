@@ -12,12 +12,21 @@ public struct FrameParser: Sendable {
     /// The role of the endpoint that receives these frames: a server requires masked frames, a
     /// client unmasked ones (RFC 6455 §5.1).
     public let role: Role
+    /// Reserved bits a negotiated extension gives a meaning to; any other set bit is a protocol error.
+    public var allowedReservedBits: ReservedBits = []
+    // (The one-byte fields come first, together, so that the parser carries no padding between
+    // them: every connection holds one.)
+    /// Whether the fragmented message in progress is compressed (RSV1 on its first frame,
+    /// RFC 7692 §6.1), so that its continuation frames get the same allowance as its first frame.
+    private var messageIsCompressed = false
     /// The largest payload a data frame may declare.
     public var maxFrameSize: Int
     /// The largest message; a data frame is refused when it would take its message past this.
     public var maxMessageSize: Int
-    /// Reserved bits a negotiated extension gives a meaning to; any other set bit is a protocol error.
-    public var allowedReservedBits: ReservedBits = []
+    /// Payload bytes declared by the data frames of the fragmented message in progress, counted
+    /// against ``maxMessageSize`` when its next continuation frame's header arrives; 0 between
+    /// messages.
+    private var messageBytesSoFar = 0
 
     private struct Header {
         var fin: Bool
@@ -33,13 +42,6 @@ public struct FrameParser: Sendable {
     }
 
     private var state: State = .awaitingHeader
-    /// Payload bytes declared by the data frames of the fragmented message in progress, counted
-    /// against ``maxMessageSize`` when its next continuation frame's header arrives; 0 between
-    /// messages.
-    private var messageBytesSoFar = 0
-    /// Whether the fragmented message in progress is compressed (RSV1 on its first frame,
-    /// RFC 7692 §6.1), so that its continuation frames get the same allowance as its first frame.
-    private var messageIsCompressed = false
     /// Bytes of a header that arrived split across reads.
     private var partialHeader = Self.emptyBuffer
     /// Shared by every parser: the allocator is a few function pointers, not worth a copy in

@@ -36,10 +36,11 @@ struct InboundMessageAssembler {
     /// Parses frames and refuses those over the limits from their headers.
     private var parser: FrameParser
     private var message: MessageInProgress?
+    // The small fields follow the optional message, in the room its last byte leaves.
     private var textValidator = UTF8Validator()
+    private let deliversFragments: Bool
     /// Bytes of the frame now arriving that were validated as UTF-8 before the frame completed.
     private var validatedBytesOfPartialFrame = 0
-    private let deliversFragments: Bool
     /// Inflates compressed messages received; `nil` without compression.
     private let decompressor: MessageDecompressor?
 

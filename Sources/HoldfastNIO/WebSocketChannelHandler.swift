@@ -38,7 +38,6 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var heldSends: [(size: Int, promise: EventLoopPromise<Void>?)] = []
     /// What tasks send, written in batches (see ``OutboundQueue``). Set by ``makeOutboundQueue()``.
     public private(set) var outbound: OutboundQueue?
-    private var outboundRefused = false
     private var context: ChannelHandlerContext?
     private var source: Inbound.Source?
     private var received: [InboundElement] = []
@@ -52,20 +51,23 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
-    private var isReading = false
-    private var needsFlush = false
     /// Frames encoded since the last write to the channel: everything sent in one read or one
     /// event-loop tick goes out as one buffer: no allocation per frame, and, with
     /// ``spareOutput``, none per batch in steady state.
     private var batch = ByteBuffer()
-    /// The output memory this event loop's connections share for their batches; set before the
-    /// handler is added to the pipeline. Default `nil`: each batch allocates its buffer.
-    public var spareOutput: SpareOutputBuffer?
+    // The flags sit together after `batch`, in the room its layout leaves: every connection
+    // holds a handler, so padding between them would be paid per connection.
+    private var isReading = false
+    private var needsFlush = false
+    private var outboundRefused = false
     private var flushScheduled = false
     private var readPaused = false
     /// Reading paused because the event-loop API wrote more than the socket takes.
     private var pausedForWritability = false
     private var readPending = false
+    /// The output memory this event loop's connections share for their batches; set before the
+    /// handler is added to the pipeline. Default `nil`: each batch allocates its buffer.
+    public var spareOutput: SpareOutputBuffer?
     private var closeTimeout: Scheduled<Void>?
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
     /// The promises of the application's pings not yet answered, oldest first; the machine
