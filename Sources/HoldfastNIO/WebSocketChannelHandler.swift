@@ -522,22 +522,21 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                     loopBound.value.closeTimeoutFired()
                 }
             case .scheduleIdleCheck(let deadline):
-                let timers = timersToSchedule()
-                timers.idleCheck?.cancel()
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                timers.idleCheck = context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.idleCheckDue() }
+                timersToSchedule().idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
+                    loopBound.value.idleCheckDue()
+                }
             case .scheduleKeepalivePing(let delay):
-                let timers = timersToSchedule()
-                timers.keepalivePing?.cancel()
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                timers.keepalivePing = context.eventLoop.scheduleTask(in: delay) { loopBound.value.keepalivePingDue() }
+                timersToSchedule().keepalivePing = context.eventLoop.scheduleTask(in: delay) {
+                    loopBound.value.keepalivePingDue()
+                }
             case .schedulePongDeadline(let delay):
-                let timers = timersToSchedule()
-                timers.pongDeadline?.cancel()
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                timers.pongDeadline = context.eventLoop.scheduleTask(in: delay) { loopBound.value.pongDeadlinePassed() }
+                timersToSchedule().pongDeadline = context.eventLoop.scheduleTask(in: delay) {
+                    loopBound.value.pongDeadlinePassed()
+                }
             case .cancelPongDeadline:
-                scheduledTimers?.pongDeadline?.cancel()
                 scheduledTimers?.pongDeadline = nil
             }
         }
