@@ -31,8 +31,9 @@ struct OutboundFramer {
     /// Messages shorter than this are sent uncompressed.
     private let minimumCompressedSize: Int
     /// The largest frame sent: the configured fragment size, or smaller to fit the frame limit
-    /// the peer announced; `nil`, every message in one frame.
-    let fragmentSize: Int?
+    /// the peer announced; `Int.max`, every message in one frame (what a `nil` fragment size
+    /// means to the encoders; an `Int` is 8 bytes where an `Int?` takes 16 in the layout).
+    let fragmentSize: Int
     /// The limits the peer announced in the handshake.
     let peerLimits: AnnouncedLimits
 
@@ -54,7 +55,7 @@ struct OutboundFramer {
         }
         switch (configuration.fragmentSize, peerLimits.maxFrameSize) {
         case (let own?, let peer?): self.fragmentSize = min(own, peer)
-        case (let own, let peer): self.fragmentSize = own ?? peer
+        case (let own, let peer): self.fragmentSize = own ?? peer ?? Int.max
         }
         self.peerLimits = peerLimits
     }
