@@ -7,9 +7,9 @@ import NIOCore
 /// ``send(_:into:separately:)``, ``closeTimeoutFired()``, ``idleCheckDue(now:readingPaused:)``,
 /// ``keepalivePingDue()``, ``pongDeadlinePassed()``, ``channelInactive()``); commands come out of
 /// ``nextAction()`` for the I/O layer to carry out. Received bytes become messages in an
-/// ``InboundMessageAssembler``; what is sent becomes frames in an ``OutboundFramer``; the idle
-/// timeout and keepalive pings are an ``IdleTimeoutStateMachine`` and a
-/// ``KeepaliveStateMachine``. Every close-code decision is made here: a violation found by the
+/// `InboundMessageAssembler`; what is sent becomes frames in an `OutboundFramer`; the idle
+/// timeout and keepalive pings are an `IdleTimeoutStateMachine` and a
+/// `KeepaliveStateMachine`. Every close-code decision is made here: a violation found by the
 /// parser, by UTF-8 validation or by close-frame validation fails the connection with the code
 /// RFC 6455 names for it. The machine never reads a clock: events that need the time carry it.
 public struct ConnectionStateMachine {
