@@ -364,9 +364,18 @@ public struct ConnectionStateMachine {
     /// A ping frame with `payload` (at most 125 bytes), or `nil` once the close handshake began.
     /// The ping then waits for its pong: ``Action/pongReceived(_:answeringPings:)`` counts it.
     public mutating func encodePing(payload: ByteBuffer = ByteBuffer()) -> ByteBuffer? {
-        guard canSend, payload.readableBytes <= 125 else { return nil }
+        try? pingRequested(payload: payload).get()
+    }
+
+    /// The application sends a ping with `payload`: the frame to write, after which the ping
+    /// waits for its pong (``Action/pongReceived(_:answeringPings:)`` counts it), or why it
+    /// cannot be sent — RFC 6455 §5.5: "All control frames MUST have a payload length of 125
+    /// bytes or less"; §5.5.1: nothing but a pong after a close frame.
+    public mutating func pingRequested(payload: ByteBuffer) -> Result<ByteBuffer, WebSocketError> {
+        guard payload.readableBytes <= 125 else { return .failure(.controlPayloadTooLong(payload.readableBytes)) }
+        guard canSend else { return .failure(.connectionClosing) }
         pingsAwaitingPong.append(PingAwaitingPong(payload: payload, isKeepalive: false))
-        return framer.encodeControl(.ping, payload: payload)
+        return .success(framer.encodeControl(.ping, payload: payload))
     }
 
     // MARK: - Received frames

@@ -428,11 +428,10 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// so a pong also answers every earlier ping still waiting).
     public func sendPing(_ payload: ByteBuffer) -> EventLoopFuture<Void> {
         guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        guard payload.readableBytes <= 125 else {
-            return context.eventLoop.makeFailedFuture(WebSocketError.controlPayloadTooLong(payload.readableBytes))
-        }
-        guard let frame = machine.encodePing(payload: payload) else {
-            return context.eventLoop.makeFailedFuture(WebSocketError.connectionClosing)
+        let frame: ByteBuffer
+        switch machine.pingRequested(payload: payload) {
+        case .success(let ping): frame = ping
+        case .failure(let refusal): return context.eventLoop.makeFailedFuture(refusal)
         }
         writeBatch(context: context)
         context.write(wrapOutboundOut(frame), promise: nil)

@@ -125,4 +125,19 @@ struct ConnectionStateMachineSendingDecisionTests {
         #expect(AnnouncedLimits(maxMessageSize: 100, maxFrameSize: nil).refusal(ofMessageSize: 100) == nil)
         #expect(AnnouncedLimits(maxMessageSize: nil, maxFrameSize: 10).refusal(ofMessageSize: Int.max) == nil)
     }
+
+    @Test("a ping over the 125 bytes of a control frame is refused first, then any ping once the close began (RFC 6455 §5.5, §5.5.1)")
+    func pingRefusals() {
+        var machine = ConnectionStateMachine(role: .server)
+        let long = ByteBuffer(bytes: WireFrame.pattern(126))
+        #expect(machine.pingRequested(payload: long) == .failure(.controlPayloadTooLong(126)))
+        #expect(machine.pingRequested(payload: ByteBuffer(bytes: [1])) == .success(ByteBuffer(bytes: [0x89, 0x01, 0x01])))
+        machine.closeRequested(CloseFrame(code: .normalClosure))
+        _ = drain(&machine)
+        #expect(machine.pingRequested(payload: ByteBuffer(bytes: [2])) == .failure(.connectionClosing))
+        #expect(machine.pingRequested(payload: long) == .failure(.controlPayloadTooLong(126)))
+        // The refused pings wait for no pong: only the one sent is answered.
+        machine.bytesReceived(fromClient(.pong, [1]))
+        #expect(drain(&machine) == [.pongReceived(ByteBuffer(bytes: [1]), answeringPings: 1)])
+    }
 }
