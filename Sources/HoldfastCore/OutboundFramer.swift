@@ -85,8 +85,8 @@ struct OutboundFramer {
     }
 
     /// Encodes the next piece of a message sent fragment by fragment, in frames of at most
-    /// `fragmentSize` bytes; after the final one, the messages held back meanwhile follow it. Returns how
-    /// many of those were encoded.
+    /// `fragmentSize` bytes; after the final one, the messages held back meanwhile follow it (in
+    /// frames of the connection's own fragment size). Returns how many of those were encoded.
     mutating func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
                                fragmentSize: Int?, into output: inout ByteBuffer, separately: SeparateWrite) -> Int {
         let waiting = encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &output,
@@ -119,8 +119,8 @@ struct OutboundFramer {
     /// Appends the next fragment of a message sent piece by piece to `output`. Returns the
     /// messages that waited for it to end when `isFinal` (they are no longer held), else none.
     private mutating func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
-                                 fragmentSize: Int?, into output: inout ByteBuffer,
-                                 separately: SeparateWrite) -> [WebSocketMessage] {
+                                         fragmentSize: Int?, into output: inout ByteBuffer,
+                                         separately: SeparateWrite) -> [WebSocketMessage] {
         let opcode: Opcode
         let isCompressed: Bool
         var waiting: [WebSocketMessage]
