@@ -29,16 +29,19 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         InboundElement, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDelegate
     >
 
-    private var machine: ConnectionStateMachine
+    // The state the sending and output extensions (WebSocketChannelHandler+Sending.swift,
+    // WebSocketChannelHandler+Output.swift) share is internal, not private; nothing outside this
+    // type touches it.
+    var machine: ConnectionStateMachine
     private let logger: Logger
     /// The limits the peer announced in the handshake, if any.
     public var peerLimits: AnnouncedLimits { machine.peerLimits }
     /// For each message the machine holds until a fragmented message ends (RFC 6455 §5.4), its
     /// size (to count it once sent) and the promise of whoever waits for it, oldest first.
-    private var heldSends: [(size: Int, promise: EventLoopPromise<Void>?)] = []
+    var heldSends: [(size: Int, promise: EventLoopPromise<Void>?)] = []
     /// What tasks send, written in batches (see ``OutboundQueue``). Set by ``makeOutboundQueue()``.
     public private(set) var outbound: OutboundQueue?
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private var source: Inbound.Source?
     private var received: [InboundElement] = []
     /// The event-loop-bound API's receiver: when set, each message goes straight to it.
@@ -54,25 +57,25 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// Frames encoded since the last write to the channel: everything sent in one read or one
     /// event-loop tick goes out as one buffer: no allocation per frame, and, with
     /// ``spareOutput``, none per batch in steady state.
-    private var batch = ByteBuffer()
+    var batch = ByteBuffer()
     // The flags sit together after `batch`, in the room its layout leaves: every connection
     // holds a handler, so padding between them would be paid per connection.
-    private var isReading = false
-    private var needsFlush = false
-    private var outboundRefused = false
-    private var flushScheduled = false
+    var isReading = false
+    var needsFlush = false
+    var outboundRefused = false
+    var flushScheduled = false
     private var readPaused = false
     /// Reading paused because the event-loop API wrote more than the socket takes.
-    private var pausedForWritability = false
+    var pausedForWritability = false
     private var readPending = false
     /// The output memory this event loop's connections share for their batches; set before the
     /// handler is added to the pipeline. Default `nil`: each batch allocates its buffer.
     public var spareOutput: SpareOutputBuffer?
     private var closeTimeout: Scheduled<Void>?
-    private var writabilityWaiters: [EventLoopPromise<Void>] = []
+    var writabilityWaiters: [EventLoopPromise<Void>] = []
     /// The promises of the application's pings not yet answered, oldest first; the machine
     /// decides which pings a pong answers.
-    private var pongPromises: [EventLoopPromise<Void>] = []
+    var pongPromises: [EventLoopPromise<Void>] = []
     /// Who learns how the connection ended: the one way the handler reports its end.
     private var closeObservers = CloseObservers()
 
@@ -156,25 +159,6 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                                    closed: @escaping (CloseOutcome) -> Void) {
         inboundCallback = received
         whenClosed(closed)
-    }
-
-    /// Sends `message` from the event loop without a future: it is written at once and flushed
-    /// with the rest of the current read or event-loop tick. While the socket is not writable,
-    /// reading pauses, so a peer that does not read cannot make its echoes pile up.
-    /// - Throws: why it cannot be sent.
-    public func write(_ message: WebSocketMessage) throws(WebSocketError) {
-        guard let context else {
-            throw machine.sendRefusal(messageSize: message.data.readableBytes) ?? .connectionClosed(nil)
-        }
-        switch encode(message, context: context) {
-        case .refused(let refusal):
-            throw refusal
-        case .held:
-            heldSends.append((message.data.readableBytes, nil))
-        case .encoded:
-            scheduleFlush(context: context)
-            if !context.channel.isWritable { pausedForWritability = true }
-        }
     }
 
     // MARK: - Channel events
@@ -318,129 +302,6 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    // MARK: - Operations from the async API (on the event loop)
-
-    /// Sends `message`. The future succeeds once the message is queued and the channel is
-    /// writable again, so a sender that awaits it never has more than the channel's write buffer
-    /// (plus this message) outstanding.
-    public func send(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
-        guard let context else {
-            let refusal = machine.sendRefusal(messageSize: message.data.readableBytes) ?? .connectionClosed(nil)
-            return eventLoop.makeFailedFuture(refusal)
-        }
-        switch encode(message, context: context) {
-        case .refused(let refusal):
-            return eventLoop.makeFailedFuture(refusal)
-        case .held:
-            let sent = context.eventLoop.makePromise(of: Void.self)
-            heldSends.append((message.data.readableBytes, sent))
-            return sent.futureResult
-        case .encoded:
-            return afterWrite(context: context)
-        }
-    }
-
-    /// Hands `message` to the machine, which encodes it into the batch, holds it while a
-    /// fragmented message is being sent, or refuses it.
-    private func encode(_ message: WebSocketMessage, context: ChannelHandlerContext)
-        -> ConnectionStateMachine.SendDisposition
-    {
-        // Only a message that may go out now takes the event loop's spare memory.
-        if machine.canSend, !machine.isSendingFragmentedMessage { startBatchIfNeeded() }
-        let disposition = machine.send(message, into: &batch) { writeSeparately(&$0, $1, context: context) }
-        if case .encoded = disposition {
-            trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
-        }
-        return disposition
-    }
-
-    /// Hands the next piece of a fragmented message to the machine; after the final one, the
-    /// messages it held meanwhile went out with it.
-    private func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
-                                context: ChannelHandlerContext) -> ConnectionStateMachine.FragmentDisposition {
-        if machine.canSend { startBatchIfNeeded() }
-        let disposition = machine.sendFragment(data, of: kind, isFinal: isFinal, into: &batch) {
-            writeSeparately(&$0, $1, context: context)
-        }
-        guard case .encoded(let released) = disposition else { return disposition }
-        trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
-        if released > 0 {
-            let sent = heldSends.prefix(released)
-            heldSends.removeFirst(released)
-            for (size, promise) in sent {
-                trafficObserver?.sent(bytes: size, endsMessage: true)
-                if let promise { afterWrite(context: context).cascade(to: promise) }
-            }
-        }
-        return disposition
-    }
-
-    /// Writes everything tasks queued since the last drain, then flushes once.
-    private func drainOutbound() {
-        guard let outbound else { return }
-        let items = outbound.takeAll()
-        guard let context else { return }
-        for item in items {
-            // RFC 6455 §5.5.1: nothing after a close frame; what was queued meanwhile is dropped.
-            guard machine.canSend else { break }
-            switch item {
-            case .message(let message):
-                if case .held = encode(message, context: context) { heldSends.append((message.data.readableBytes, nil)) }
-            case .fragment(let data, let kind, let isFinal):
-                _ = encodeFragment(data, of: kind, isFinal: isFinal, context: context)
-            }
-        }
-        needsFlush = true
-        flushIfNeeded(context: context)
-        outbound.setWritable(context.channel.isWritable)
-    }
-
-    /// Once the close handshake has begun, tells senders why nothing more goes out.
-    private func refuseOutbound() {
-        guard !outboundRefused, !machine.canSend, let outbound else { return }
-        outboundRefused = true
-        outbound.refuse(machine.sendRefusal(messageSize: nil) ?? .connectionClosing)
-    }
-
-    /// Sends the next piece of a message sent fragment by fragment (see
-    /// ``ConnectionStateMachine/sendFragment(_:of:isFinal:into:separately:)``). Suspends like
-    /// ``send(_:)`` while the channel is not writable.
-    public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) -> EventLoopFuture<Void> {
-        guard let context else {
-            return eventLoop.makeFailedFuture(machine.sendRefusal(messageSize: nil) ?? .connectionClosed(nil))
-        }
-        switch encodeFragment(data, of: kind, isFinal: isFinal, context: context) {
-        case .refused(let refusal): return eventLoop.makeFailedFuture(refusal)
-        case .encoded: return afterWrite(context: context)
-        }
-    }
-
-    private func afterWrite(context: ChannelHandlerContext) -> EventLoopFuture<Void> {
-        scheduleFlush(context: context)
-        if context.channel.isWritable { return context.eventLoop.makeSucceededVoidFuture() }
-        let waiter = context.eventLoop.makePromise(of: Void.self)
-        writabilityWaiters.append(waiter)
-        return waiter.futureResult
-    }
-
-    /// Sends a ping with `payload` (at most 125 bytes). The future succeeds when the pong with
-    /// the same payload arrives (RFC 6455 §5.5.3: an endpoint may answer only the latest ping,
-    /// so a pong also answers every earlier ping still waiting).
-    public func sendPing(_ payload: ByteBuffer) -> EventLoopFuture<Void> {
-        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        let frame: ByteBuffer
-        switch machine.pingRequested(payload: payload) {
-        case .success(let ping): frame = ping
-        case .failure(let refusal): return context.eventLoop.makeFailedFuture(refusal)
-        }
-        writeBatch(context: context)
-        context.write(wrapOutboundOut(frame), promise: nil)
-        scheduleFlush(context: context)
-        let pong = context.eventLoop.makePromise(of: Void.self)
-        pongPromises.append(pong)
-        return pong.futureResult
-    }
-
     /// Starts the close handshake with `frame`, waiting `timeout` (default: the configured close
     /// timeout) for the peer's answer; returns how the connection ended once TCP closed.
     public func close(_ frame: CloseFrame, timeout: TimeAmount? = nil) -> EventLoopFuture<CloseOutcome> {
@@ -552,49 +413,5 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         let made = ScheduledTimers()
         scheduledTimers = made
         return made
-    }
-
-    private func scheduleFlush(context: ChannelHandlerContext) {
-        needsFlush = true
-        guard !isReading, !flushScheduled else { return }
-        flushScheduled = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = loopBound.value
-            handler.flushScheduled = false
-            if let context = handler.context { handler.flushIfNeeded(context: context) }
-        }
-    }
-
-    /// Gives the batch the event loop's spare memory, unless it already has memory of its own.
-    private func startBatchIfNeeded() {
-        if batch.capacity == 0, let spareOutput { batch = spareOutput.take() }
-    }
-
-    /// Writes what the batch holds (without flushing), before anything written on its own.
-    private func writeBatch(context: ChannelHandlerContext) {
-        guard batch.readableBytes > 0 else { return }
-        context.write(wrapOutboundOut(batch), promise: nil)
-        // The channel holds the written bytes until the socket takes them; the memory is then
-        // free for the next batch on this event loop, this connection's or another's.
-        spareOutput?.giveBack(batch)
-        batch = ByteBuffer()
-    }
-
-    /// A large payload goes out as it is, after everything encoded before it (its header last).
-    private func writeSeparately(_ output: inout ByteBuffer, _ payload: ByteBuffer, context: ChannelHandlerContext) {
-        if output.readableBytes > 0 {
-            context.write(wrapOutboundOut(output), promise: nil)
-            spareOutput?.giveBack(output)
-        }
-        context.write(wrapOutboundOut(payload), promise: nil)
-        output = ByteBuffer()
-    }
-
-    private func flushIfNeeded(context: ChannelHandlerContext) {
-        guard needsFlush else { return }
-        needsFlush = false
-        writeBatch(context: context)
-        context.flush()
     }
 }
