@@ -250,9 +250,8 @@ public final class ReconnectingWebSocket: Sendable {
                 await webSocket.close(code: frame.code ?? .normalClosure, reason: frame.reason)
                 return
             case .message(let id, let message):
-                if let limit = webSocket.peerLimits.maxMessageSize, message.data.readableBytes > limit {
-                    outbox.fail(id, WebSocketError.messageTooBig(size: message.data.readableBytes, limit: limit,
-                                                                 reason: "message exceeds limit of \(limit) bytes"))
+                if let refusal = webSocket.peerLimits.refusal(ofMessageSize: message.data.readableBytes) {
+                    outbox.fail(id, refusal)
                     continue
                 }
                 do {

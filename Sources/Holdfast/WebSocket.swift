@@ -64,9 +64,7 @@ public final class WebSocket: Sendable {
     ///   peer's announced limit or the peer closed with 1009 — chunk the payload and retry.
     public func send(_ message: WebSocketMessage) async throws {
         let size = message.data.readableBytes
-        if let limit = peerLimits.maxMessageSize, size > limit {
-            throw WebSocketError.messageTooBig(size: size, limit: limit, reason: "message exceeds limit of \(limit) bytes")
-        }
+        if let refusal = peerLimits.refusal(ofMessageSize: size) { throw refusal }
         try await outbound.enqueue(.message(message), size: size)
     }
 

@@ -286,8 +286,9 @@ public final class WebSocketServer: Service, Sendable {
                 }
                 metrics.connectionOpened()
                 // Only the request is kept for the log line: the rest of the handshake (the
-                // response's headers) is not held for the connection's lifetime.
-                handler.whenClosed { [request = upgraded.request] outcome in
+                // response's headers) is not held for the connection's lifetime. It runs before
+                // the application hears of the end, so that the end is already counted.
+                handler.whenClosed(runFirst: true) { [request = upgraded.request] outcome in
                     metrics.connectionClosed(outcome)
                     Self.logClose(outcome, request: request, logger: logger)
                     connections.ended(id, outcome: outcome)

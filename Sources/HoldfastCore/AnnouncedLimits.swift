@@ -36,6 +36,15 @@ public struct AnnouncedLimits: Sendable, Hashable {
         self.init(maxMessageSize: value(Self.maxMessageSizeHeader), maxFrameSize: value(Self.maxFrameSizeHeader))
     }
 
+    /// Why a message of `size` bytes must not be sent to a peer that announced these limits:
+    /// over its message limit it would only be refused with 1009, so it is refused here, with the
+    /// words of that 1009. `nil` when it may be sent. The one check of a send against the peer's
+    /// limit: the connection, the async API and the reconnecting client all ask it.
+    public func refusal(ofMessageSize size: Int) -> WebSocketError? {
+        guard let limit = maxMessageSize, size > limit else { return nil }
+        return .messageTooBig(size: size, limit: limit, reason: CloseFrame.messageTooBigReason(limit: limit))
+    }
+
     /// The headers announcing these limits.
     public var headers: HTTPHeaders {
         var headers = HTTPHeaders()

@@ -24,8 +24,21 @@ public struct CloseFrame: Sendable, Hashable, CustomStringConvertible {
         reason.isEmpty ? "\(effectiveCode)" : "\(effectiveCode): \(reason.escapingControlCharacters)"
     }
 
-    /// The byte limit a 1009 close names in its reason, as in Holdfast's
-    /// `message exceeds limit of 1048576 bytes`: the first number followed by ` bytes`.
+    /// The reason of the 1009 close that refuses a message over `limit` bytes —
+    /// `message exceeds limit of 1048576 bytes` — in the form ``namedLimit`` reads back. Every
+    /// 1009 Holdfast sends for a message, and every refusal before sending, uses these words.
+    public static func messageTooBigReason(limit: Int) -> String {
+        "message exceeds limit of \(limit) bytes"
+    }
+
+    /// The reason of the 1009 close that refuses a frame over `limit` bytes —
+    /// `frame exceeds limit of 65536 bytes` — in the form ``namedLimit`` reads back.
+    public static func frameTooBigReason(limit: Int) -> String {
+        "frame exceeds limit of \(limit) bytes"
+    }
+
+    /// The byte limit a 1009 close names in its reason, as ``messageTooBigReason(limit:)``
+    /// writes it: the first number followed by ` bytes`.
     public var namedLimit: Int? {
         guard code == .messageTooBig else { return nil }
         let words = reason.split(separator: " ")

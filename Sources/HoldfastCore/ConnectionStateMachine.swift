@@ -1,11 +1,17 @@
 import NIOCore
 
-/// The whole WebSocket protocol of one connection after the upgrade, with no I/O.
+/// The whole WebSocket protocol of one connection after the upgrade, with no I/O: the lifecycle
+/// (open, the close handshake, closed) and every decision, with a machine per concern inside it.
 ///
-/// Bytes and events go in (``bytesReceived(_:)``, ``closeRequested(_:)``, ``closeTimeoutFired()``,
-/// ``channelInactive()``); commands come out of ``nextAction()`` for the I/O layer to carry out.
-/// Every close-code decision is made here: a violation found by the parser, by UTF-8 validation or
-/// by close-frame validation fails the connection with the code RFC 6455 names for it.
+/// Bytes, requests and timer events go in (``bytesReceived(_:)``, ``closeRequested(_:timeout:)``,
+/// ``send(_:into:separately:)``, ``closeTimeoutFired()``, ``idleCheckDue(now:readingPaused:)``,
+/// ``keepalivePingDue()``, ``pongDeadlinePassed()``, ``channelInactive()``); commands come out of
+/// ``nextAction()`` for the I/O layer to carry out. Received bytes become messages in an
+/// `InboundMessageAssembler`; what is sent becomes frames in an `OutboundFramer`; the idle
+/// timeout and keepalive pings are an `IdleTimeoutStateMachine` and a
+/// `KeepaliveStateMachine`. Every close-code decision is made here: a violation found by the
+/// parser, by UTF-8 validation or by close-frame validation fails the connection with the code
+/// RFC 6455 names for it. The machine never reads a clock: events that need the time carry it.
 public struct ConnectionStateMachine {
     /// A command for the I/O layer, in the order the machine emits them.
     public enum Action: Sendable, Hashable {
@@ -13,17 +19,49 @@ public struct ConnectionStateMachine {
         case deliver(WebSocketMessage)
         /// Hand a fragment to the application (``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)``).
         case deliverFragment(WebSocketFragment)
-        /// Write these bytes (a pong or a close frame); flush at the end of the current batch.
+        /// Write these bytes (a pong, a ping or a close frame); flush at the end of the current batch.
         case write(ByteBuffer)
-        /// A pong arrived with this payload (keepalive bookkeeping).
-        case pongReceived(ByteBuffer)
+        /// A pong arrived with this payload; it answers the oldest `answeringPings` of the pings
+        /// sent with ``encodePing(payload:)`` that still wait (RFC 6455 §5.5.3: an endpoint may
+        /// answer only the latest of several pings, so a pong answers every earlier one too).
+        case pongReceived(ByteBuffer, answeringPings: Int)
         /// Half-close TCP after the writes before it: the server failing a connection keeps
         /// reading (and discarding) so the peer's last bytes do not turn the close into a reset.
         case shutdownOutput
         /// Close the TCP connection after the writes before it.
         case closeConnection
+        /// Close the TCP connection at once, without a close handshake: the peer is taken for dead.
+        case abortConnection
         /// Call ``closeTimeoutFired()`` after this long unless the connection has closed by then.
         case scheduleCloseTimeout(TimeAmount)
+        /// Call ``idleCheckDue(now:readingPaused:)`` at this time, instead of any earlier check.
+        case scheduleIdleCheck(at: NIODeadline)
+        /// Call ``keepalivePingDue()`` after this long.
+        case scheduleKeepalivePing(in: TimeAmount)
+        /// Call ``pongDeadlinePassed()`` after this long, unless ``cancelPongDeadline`` comes first.
+        case schedulePongDeadline(in: TimeAmount)
+        /// The keepalive ping was answered: the deadline scheduled for its pong is void.
+        case cancelPongDeadline
+    }
+
+    /// What became of a message the application sent (``send(_:into:separately:)``).
+    public enum SendDisposition: Sendable, Hashable {
+        /// Its frames are in the output.
+        case encoded
+        /// It waits for the final fragment of the message being sent fragment by fragment (RFC
+        /// 6455 §5.4: fragments of two messages must not interleave) and follows it.
+        case held
+        /// It cannot be sent, for this reason.
+        case refused(WebSocketError)
+    }
+
+    /// What became of a fragment the application sent (``sendFragment(_:of:isFinal:into:separately:)``).
+    public enum FragmentDisposition: Sendable, Hashable {
+        /// Its frames are in the output, followed — after a final fragment — by those of the
+        /// oldest `releasedHeldMessages` messages that were ``SendDisposition/held``.
+        case encoded(releasedHeldMessages: Int)
+        /// It cannot be sent, for this reason.
+        case refused(WebSocketError)
     }
 
     /// The closing states are `indirect`: their frames live on the heap once a close begins, so
@@ -41,93 +79,57 @@ public struct ConnectionStateMachine {
         indirect case closed(CloseOutcome)
     }
 
-    private struct MessageInProgress {
-        var kind: WebSocketMessage.Kind
-        /// The reassembled data; stays empty when fragments are delivered as they arrive.
-        var data: ByteBuffer
-        /// Payload bytes received so far, counted against the message limit.
-        var receivedBytes: Int
-        /// Whether the message is compressed (RSV1 on its first frame, RFC 7692 §6.1).
-        var isCompressed = false
-        /// Bytes inflated so far from a compressed message, counted against the message limit.
-        var inflatedBytes = 0
+    /// A ping sent and not yet answered.
+    private struct PingAwaitingPong {
+        var payload: ByteBuffer
+        /// Sent by the keepalive, not by the application.
+        var isKeepalive: Bool
     }
 
-    /// Which end this machine is.
-    public let role: Role
     /// How long a close handshake waits for the peer's close frame. (The limits in force live in
-    /// the parser; the machine keeps no copy of the whole configuration, since every
+    /// the assembler; the machine keeps no copy of the whole configuration, since every
     /// connection holds one machine for its lifetime.)
     private let closeTimeout: TimeAmount
 
     private var state: State = .open
-    private var parser: FrameParser
+    private var assembler: InboundMessageAssembler
+    /// Internal, not private, for the encoders in ConnectionStateMachine+Encoding.swift.
+    var framer: OutboundFramer
     private var inbound = ByteBuffer()
+    /// Which end this machine is. (After `inbound`, in the byte its layout leaves free.)
+    public let role: Role
     /// An empty buffer to reset `inbound` to without allocating: it shares this one's storage.
     private static let emptyBuffer = ByteBuffer()
     /// Actions queued by one event (a close takes up to three). An array, because an empty one
     /// costs no allocation: most connections never queue anything.
     private var pending: [Action] = []
-    private var message: MessageInProgress?
-    private var textValidator = UTF8Validator()
-    /// Bytes of the frame now arriving that were validated as UTF-8 before the frame completed.
-    private var validatedBytesOfPartialFrame = 0
-    /// Where a client's masking keys come from; `nil` for a server, which never masks. Boxed, so
-    /// that a server's machine does not carry an existential's worth of bytes it never uses.
-    private let maskingKeys: MaskingKeySource?
-    /// The kind of the fragmented message being sent, between its first and its final fragment.
-    private var outboundMessageKind: WebSocketMessage.Kind?
-    /// Whether the fragmented message being sent is compressed.
-    private var outboundMessageIsCompressed = false
-    private let deliversFragments: Bool
+    /// Pings sent and not yet answered, oldest first.
+    private var pingsAwaitingPong: [PingAwaitingPong] = []
+    /// The idle timeout and keepalive pings, out of line.
+    private var timers: ConnectionTimers
     /// permessage-deflate as agreed in the handshake, if it was.
     public let compression: PerMessageDeflateParameters?
-    /// Compresses what is sent; `nil` without compression, or when the agreed window is one zlib
-    /// cannot produce (8 bits): every message then goes uncompressed, as RFC 7692 allows.
-    private let compressor: MessageCompressor?
-    /// Messages shorter than this are sent uncompressed.
-    private let minimumCompressedSize: Int
-    /// Inflates compressed messages received; `nil` without compression.
-    private let decompressor: MessageDecompressor?
 
     /// Creates the machine for one upgraded connection.
     /// - Parameters:
     ///   - role: server or client; decides the masking rules and who closes TCP first.
-    ///   - configuration: limits and timeouts.
+    ///   - configuration: limits, timeouts, the fragment size and keepalive pings.
+    ///   - peerLimits: the limits the peer announced; default none. Frames are cut to fit its
+    ///     frame limit and messages over its message limit are refused before they are sent.
     ///   - compression: permessage-deflate as agreed in the handshake; default `nil`, none. Its
     ///     level, memory level and minimum size come from `configuration.compression`.
     ///   - randomSource: where a client's masking keys come from; the system's generator by default.
     public init(role: Role, configuration: WebSocketConfiguration = .init(),
+                peerLimits: AnnouncedLimits = AnnouncedLimits(maxMessageSize: nil, maxFrameSize: nil),
                 compression: PerMessageDeflateParameters? = nil,
                 randomSource: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.role = role
         self.closeTimeout = configuration.closeTimeout
-        self.parser = FrameParser(role: role, maxFrameSize: configuration.effectiveMaxFrameSize,
-                                  maxMessageSize: configuration.effectiveMaxMessageSize)
-        self.maskingKeys = role == .client ? MaskingKeySource(randomSource) : nil
+        self.assembler = InboundMessageAssembler(role: role, configuration: configuration, compression: compression)
+        self.framer = OutboundFramer(role: role, configuration: configuration, peerLimits: peerLimits,
+                                     compression: compression, randomSource: randomSource)
+        self.timers = ConnectionTimers(configuration: configuration)
         self.compression = compression
-        let settings = configuration.compression ?? PerMessageDeflateConfiguration()
-        self.minimumCompressedSize = settings.minimumMessageSize
-        if let compression {
-            // RFC 7692 §6: the extension gives RSV1 its meaning.
-            parser.allowedReservedBits = .rsv1
-            let windowBits = min(compression.ownMaxWindowBits, settings.maxWindowBits)
-            self.compressor = windowBits >= 9
-                ? MessageCompressor(windowBits: windowBits, level: settings.compressionLevel,
-                                    memoryLevel: settings.memoryLevel,
-                                    noContextTakeover: compression.ownNoContextTakeover)
-                : nil
-            self.decompressor = MessageDecompressor(windowBits: compression.peerMaxWindowBits,
-                                                    noContextTakeover: compression.peerNoContextTakeover)
-        } else {
-            self.compressor = nil
-            self.decompressor = nil
-        }
-        if case .fragments = configuration.receiveMode {
-            self.deliversFragments = true
-        } else {
-            self.deliversFragments = false
-        }
     }
 
     // MARK: - Events
@@ -142,6 +144,27 @@ public struct ConnectionStateMachine {
         }
     }
 
+    /// Bytes arrived from the peer at `now`, which the idle timeout counts from. `now` is
+    /// evaluated only when there is an idle timeout, so a connection without one reads no clock.
+    /// Drain ``nextAction()`` afterwards.
+    public mutating func bytesReceived(_ bytes: ByteBuffer, at now: @autoclosure () -> NIODeadline) {
+        if timers.timesReceipts { timers.bytesReceived(at: now()) }
+        bytesReceived(bytes)
+    }
+
+    /// The connection is ready for traffic (the handshake's handlers are gone): the idle check
+    /// and the first keepalive ping are scheduled. Drain ``nextAction()`` afterwards.
+    public mutating func connectionStarted() {
+        if let idle = timers.idle { pending.append(.scheduleIdleCheck(at: idle.nextCheck)) }
+        if let keepalive = timers.keepalive { pending.append(.scheduleKeepalivePing(in: keepalive.interval)) }
+    }
+
+    /// The connection is to be closed once nothing arrives for `timeout`, counting from `now`.
+    /// Set it before ``connectionStarted()``.
+    public mutating func idleTimeoutRequested(_ timeout: TimeAmount, now: NIODeadline) {
+        timers.idle = IdleTimeoutStateMachine(timeout: timeout, now: now)
+    }
+
     /// The application (or a shutting-down server) closes the connection with `frame`.
     /// Ignored unless the connection is open. A code that may not appear on the wire (1004–1006,
     /// 1015, unassigned or out of range) is left out: the close frame goes with an empty body.
@@ -154,7 +177,7 @@ public struct ConnectionStateMachine {
         var frame = frame
         if let code = frame.code, !code.isAllowedOnWire { frame = CloseFrame(code: nil) }
         state = .closeSent(frame)
-        pending.append(.write(encodeControl(.connectionClose, payload: frame.encoded())))
+        pending.append(.write(framer.encodeControl(.connectionClose, payload: frame.encoded())))
         pending.append(.scheduleCloseTimeout(timeout ?? closeTimeout))
     }
 
@@ -163,6 +186,40 @@ public struct ConnectionStateMachine {
     /// ``nextAction()`` afterwards.
     public mutating func idleTimeoutElapsed(after timeout: TimeAmount) {
         closeRequested(CloseFrame(code: .goingAway, reason: "nothing received for \(timeout.readableDescription)"))
+    }
+
+    /// The idle check scheduled with ``Action/scheduleIdleCheck(at:)`` is due at `now`. Closes the
+    /// connection (``idleTimeoutElapsed(after:)``) if nothing arrived for the whole timeout, else
+    /// schedules the next check. While `readingPaused` (this side stopped reading), the quiet time
+    /// counts from `now`. Drain ``nextAction()`` afterwards.
+    public mutating func idleCheckDue(now: NIODeadline, readingPaused: Bool) {
+        guard var idle = timers.idle, canSend else { return }
+        let result = idle.checkDue(now: now, readingPaused: readingPaused)
+        timers.idle = idle
+        switch result {
+        case .elapsed: idleTimeoutElapsed(after: idle.timeout)
+        case .checkAgain(let deadline): pending.append(.scheduleIdleCheck(at: deadline))
+        }
+    }
+
+    /// The keepalive ping scheduled with ``Action/scheduleKeepalivePing(in:)`` is due: it is
+    /// written, and its pong's deadline scheduled, unless the close handshake began. Drain
+    /// ``nextAction()`` afterwards.
+    public mutating func keepalivePingDue() {
+        guard var keepalive = timers.keepalive, keepalive.pingDue(canSend: canSend) else { return }
+        timers.keepalive = keepalive
+        pingsAwaitingPong.append(PingAwaitingPong(payload: ByteBuffer(), isKeepalive: true))
+        pending.append(.schedulePongDeadline(in: keepalive.pongTimeout))
+        pending.append(.write(framer.encodeControl(.ping, payload: ByteBuffer())))
+    }
+
+    /// The deadline scheduled with ``Action/schedulePongDeadline(in:)`` passed without the
+    /// keepalive ping's pong: the peer is taken for dead and TCP closed at once (the application
+    /// sees 1006). Drain ``nextAction()`` afterwards.
+    public mutating func pongDeadlinePassed() {
+        guard var keepalive = timers.keepalive, keepalive.pongDeadlinePassed() else { return }
+        timers.keepalive = keepalive
+        pending.append(.abortConnection)
     }
 
     /// The close timeout scheduled earlier expired. Drain ``nextAction()`` afterwards.
@@ -189,9 +246,17 @@ public struct ConnectionStateMachine {
         }
         state = .closed(outcome)
         pending.removeAll()
+        pingsAwaitingPong.removeAll()
+        framer.dropHeldMessages()
+        if var keepalive = timers.keepalive {
+            keepalive.stop()
+            timers.keepalive = keepalive
+        }
         inbound = Self.emptyBuffer
         return outcome
     }
+
+    // MARK: - State
 
     /// Whether the application may still send data (RFC 6455 §5.5.1: not after a close frame).
     public var canSend: Bool {
@@ -202,8 +267,7 @@ public struct ConnectionStateMachine {
     /// Received bytes held in memory: unparsed input, the incomplete frame, and the message being
     /// reassembled. Bounded by the limits, whatever the peer declares.
     public var bufferedBytes: Int {
-        inbound.readableBytes + (parser.payloadInProgress?.received.readableBytes ?? 0)
-            + (message?.data.readableBytes ?? 0)
+        inbound.readableBytes + assembler.bufferedBytes
     }
 
     /// The close frame the peer sent, once it has.
@@ -217,7 +281,7 @@ public struct ConnectionStateMachine {
 
     /// Whether a message sent fragment by fragment is between its first and final fragment; no
     /// other message may start until it ends (RFC 6455 §5.4).
-    public var isSendingFragmentedMessage: Bool { outboundMessageKind != nil }
+    public var isSendingFragmentedMessage: Bool { framer.isSendingFragmentedMessage }
 
     /// How the connection ended, once TCP has closed (what ``channelInactive()`` returned).
     public var closeOutcome: CloseOutcome? {
@@ -229,6 +293,23 @@ public struct ConnectionStateMachine {
     public var isClosed: Bool {
         if case .closed = state { return true }
         return false
+    }
+
+    /// The limits the peer announced in the handshake.
+    public var peerLimits: AnnouncedLimits { framer.peerLimits }
+
+    /// Why nothing more can be sent, or why a message of `messageSize` bytes would be refused;
+    /// `nil` when it may be sent. A peer that closed with 1009 refused something sent to it: the
+    /// error says so, with the limit its reason names.
+    public func sendRefusal(messageSize: Int?) -> WebSocketError? {
+        guard canSend else {
+            if let received = receivedCloseFrame, received.code == .messageTooBig {
+                return .messageTooBig(limit: received.namedLimit ?? peerLimits.maxMessageSize, reason: received.reason)
+            }
+            return isClosed ? .connectionClosed(closeOutcome) : .connectionClosing
+        }
+        guard let messageSize else { return nil }
+        return peerLimits.refusal(ofMessageSize: messageSize)
     }
 
     // MARK: - Actions
@@ -245,23 +326,11 @@ public struct ConnectionStateMachine {
                 inbound = Self.emptyBuffer
                 return nil
             }
-            let frame: Frame?
-            do {
-                frame = try parser.nextFrame(from: &inbound, messageBytesSoFar: message?.receivedBytes ?? 0,
-                                             messageIsCompressed: message?.isCompressed ?? false)
-            } catch {
-                fail(error)
-                return popPending()
-            }
-            guard let frame else {
-                // All input is consumed; drop the read buffer so an idle connection holds none.
-                inbound = Self.emptyBuffer
-                validatePartialText()
-                return popPending()
-            }
-            if let action = process(frame) { return action }
+            guard let event = assembler.nextEvent(from: &inbound) else { break }
+            if let action = handle(event) { return action }
             if let action = popPending() { return action }
         }
+        // All input is consumed; drop the read buffer so an idle connection holds none.
         inbound = Self.emptyBuffer
         return nil
     }
@@ -270,275 +339,88 @@ public struct ConnectionStateMachine {
         pending.isEmpty ? nil : pending.removeFirst()
     }
 
-    // MARK: - Sending
+    // MARK: - Sending (the lower-level encoders are in ConnectionStateMachine+Encoding.swift)
 
-    /// Where encoded frames go: most are appended to one output buffer, so that everything sent
-    /// in a batch costs one buffer; a server's large payload is written as it is, uncopied.
-    public typealias SeparateWrite = (_ output: inout ByteBuffer, _ payload: ByteBuffer) -> Void
-
-    /// Appends the frames of `message` to `output`: one frame, or frames of at most
-    /// `fragmentSize` bytes. A server's payload too large to copy is handed to `separately`
-    /// with `output` holding everything before it (its header last): write `output`, then the
-    /// payload, and continue with an emptied `output`.
-    ///
-    /// - Precondition: ``canSend`` and not ``isSendingFragmentedMessage``.
-    public mutating func encode(_ message: WebSocketMessage, fragmentSize: Int? = nil, into output: inout ByteBuffer,
-                                separately: SeparateWrite) {
-        precondition(canSend, "a message was encoded after the close handshake began")
-        precondition(outboundMessageKind == nil, "a message was encoded inside a fragmented message")
-        let compressed = compressor != nil && message.data.readableBytes >= minimumCompressedSize
-        encodePiece(opcode: message.opcode, data: message.data, isFinal: true, compressed: compressed,
-                    fragmentSize: fragmentSize, into: &output, separately: separately)
+    /// Sends `message` with the connection's fragment size: encodes it into `output` (see
+    /// ``encode(_:fragmentSize:into:separately:)``), holds it while a message sent fragment by
+    /// fragment is in progress, or refuses it (see ``sendRefusal(messageSize:)``).
+    public mutating func send(_ message: WebSocketMessage, into output: inout ByteBuffer,
+                              separately: SeparateWrite) -> SendDisposition {
+        if let refusal = sendRefusal(messageSize: message.data.readableBytes) { return .refused(refusal) }
+        return framer.sendOrHold(message, into: &output, separately: separately) ? .encoded : .held
     }
 
-    /// Encodes `message` (see ``encode(_:fragmentSize:into:separately:)``), handing each buffer
-    /// to write to `write` in order.
-    public mutating func encode(_ message: WebSocketMessage, fragmentSize: Int? = nil,
-                                write: (ByteBuffer) -> Void) {
-        Self.handingOver(to: write) { output, separately in
-            encode(message, fragmentSize: fragmentSize, into: &output, separately: separately)
-        }
+    /// Sends the next piece of a message sent fragment by fragment with the connection's fragment
+    /// size (see ``encodeFragment(_:of:isFinal:fragmentSize:into:separately:)``), or refuses it
+    /// once the close handshake began. After the final piece, the messages held meanwhile follow.
+    public mutating func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
+                                      into output: inout ByteBuffer, separately: SeparateWrite) -> FragmentDisposition {
+        if let refusal = sendRefusal(messageSize: nil) { return .refused(refusal) }
+        let released = framer.sendFragment(data, of: kind, isFinal: isFinal, fragmentSize: framer.fragmentSize,
+                                           into: &output, separately: separately)
+        return .encoded(releasedHeldMessages: released)
     }
-
-    /// Runs an `into:separately:` encoder and hands every buffer it produces to `write`, in order.
-    private static func handingOver(to write: (ByteBuffer) -> Void,
-                                    _ encode: (inout ByteBuffer, SeparateWrite) -> Void) {
-        var buffers: [ByteBuffer] = []
-        var output = ByteBuffer()
-        encode(&output) { output, payload in
-            buffers.append(output)
-            buffers.append(payload)
-            output = ByteBuffer()
-        }
-        if output.readableBytes > 0 { buffers.append(output) }
-        buffers.forEach(write)
-    }
-
-    /// Appends the next fragment of a message sent piece by piece to `output` (see
-    /// ``encode(_:fragmentSize:into:separately:)``): the first call starts a message of `kind`,
-    /// later ones continue it, and the one with `isFinal` ends it. A piece longer than
-    /// `fragmentSize` is split further.
-    ///
-    /// - Precondition: ``canSend``, and `kind` is the kind of the message in progress, if any.
-    public mutating func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
-                                        fragmentSize: Int? = nil, into output: inout ByteBuffer,
-                                        separately: SeparateWrite) {
-        precondition(canSend, "a fragment was encoded after the close handshake began")
-        precondition(outboundMessageKind == nil || outboundMessageKind == kind, "fragments of two messages interleaved")
-        let opcode: Opcode
-        if outboundMessageKind == nil {
-            opcode = kind == .text ? .text : .binary
-            // The whole message is compressed or not, decided at its first fragment.
-            outboundMessageIsCompressed = compressor != nil && data.readableBytes >= minimumCompressedSize
-        } else {
-            opcode = .continuation
-        }
-        outboundMessageKind = isFinal ? nil : kind
-        encodePiece(opcode: opcode, data: data, isFinal: isFinal, compressed: outboundMessageIsCompressed,
-                    fragmentSize: fragmentSize, into: &output, separately: separately)
-    }
-
-    /// Encodes the next fragment (see ``encodeFragment(_:of:isFinal:fragmentSize:into:separately:)``),
-    /// handing each buffer to write to `write` in order.
-    public mutating func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
-                                        fragmentSize: Int? = nil, write: (ByteBuffer) -> Void) {
-        Self.handingOver(to: write) { output, separately in
-            encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &output,
-                           separately: separately)
-        }
-    }
-
-    /// Encodes a message, or one piece of a message sent fragment by fragment, compressed or not.
-    ///
-    /// Compressed with a fragment size, the data is compressed in slices of the fragment size,
-    /// so that no frame inflates to more than that: a peer that streams fragments then holds one
-    /// frame's worth at a time, inflated too. A slice almost always compresses into one frame;
-    /// incompressible data, a few bytes longer once deflated, spills into a second. Below 1 KiB
-    /// per slice deflate's overhead would outweigh its gain, so the message is compressed whole
-    /// and the compressed stream cut into frames instead.
-    private mutating func encodePiece(opcode: Opcode, data: ByteBuffer, isFinal: Bool, compressed: Bool,
-                                      fragmentSize: Int?, into output: inout ByteBuffer,
-                                      separately: SeparateWrite) {
-        guard compressed, let compressor else {
-            encodeFrames(opcode: opcode, data: data, isFinal: isFinal, compressed: false, fragmentSize: fragmentSize,
-                         into: &output, separately: separately)
-            return
-        }
-        let slice = fragmentSize ?? Int.max
-        guard slice >= 1024 else {
-            encodeFrames(opcode: opcode, data: compressor.compress(data, isFinal: isFinal), isFinal: isFinal,
-                         compressed: true, fragmentSize: fragmentSize, into: &output, separately: separately)
-            return
-        }
-        var remaining = data
-        var opcode = opcode
-        repeat {
-            let piece = remaining.readSlice(length: min(slice, remaining.readableBytes)) ?? ByteBuffer()
-            let last = isFinal && remaining.readableBytes == 0
-            encodeFrames(opcode: opcode, data: compressor.compress(piece, isFinal: last), isFinal: last,
-                         compressed: true, fragmentSize: fragmentSize, into: &output, separately: separately)
-            opcode = .continuation
-        } while remaining.readableBytes > 0
-    }
-
-    private mutating func encodeFrames(opcode: Opcode, data: ByteBuffer, isFinal: Bool, compressed: Bool,
-                                       fragmentSize: Int?, into output: inout ByteBuffer,
-                                       separately: SeparateWrite) {
-        let size = max(1, fragmentSize ?? Int.max)
-        var remaining = data
-        var opcode = opcode
-        repeat {
-            let payload = remaining.readSlice(length: min(size, remaining.readableBytes)) ?? ByteBuffer()
-            // RFC 7692 §6.1: RSV1 marks the first frame of a compressed message only.
-            let reservedBits: ReservedBits = compressed && opcode != .continuation ? .rsv1 : []
-            encodeFrame(opcode: opcode, reservedBits: reservedBits, payload: payload,
-                        fin: isFinal && remaining.readableBytes == 0, into: &output, separately: separately)
-            opcode = .continuation
-        } while remaining.readableBytes > 0
-    }
-
-    private mutating func encodeFrame(opcode: Opcode, reservedBits: ReservedBits, payload: ByteBuffer, fin: Bool,
-                                      into output: inout ByteBuffer, separately: SeparateWrite) {
-        let length = payload.readableBytes
-        switch maskingKeys {
-        case let maskingKeys?:
-            // A client masks every frame with a fresh key (RFC 6455 §5.3).
-            FrameSerializer.write(Frame(fin: fin, reservedBits: reservedBits, opcode: opcode, payload: payload),
-                                  maskingKey: maskingKeys.next(), into: &output)
-        case nil:
-            let coalesce = length <= Self.coalescingLimit
-            output.reserveCapacity(minimumWritableBytes: FrameSerializer.headerLength(payloadLength: length, masked: false)
-                                   + (coalesce ? length : 0))
-            FrameSerializer.writeHeader(fin: fin, reservedBits: reservedBits, opcode: opcode, payloadLength: length,
-                                        maskingKey: nil, into: &output)
-            if coalesce {
-                output.writeImmutableBuffer(payload)
-            } else {
-                separately(&output, payload)
-            }
-        }
-    }
-
-    /// Payloads up to this size are copied next to their header; larger ones are written as they
-    /// are, so that a copy never costs more than a separate write would.
-    static let coalescingLimit = 4096
 
     /// A ping frame with `payload` (at most 125 bytes), or `nil` once the close handshake began.
+    /// The ping then waits for its pong: ``Action/pongReceived(_:answeringPings:)`` counts it.
     public mutating func encodePing(payload: ByteBuffer = ByteBuffer()) -> ByteBuffer? {
-        guard canSend, payload.readableBytes <= 125 else { return nil }
-        return encodeControl(.ping, payload: payload)
+        try? pingRequested(payload: payload).get()
     }
 
-    // MARK: - Frame processing
+    /// The application sends a ping with `payload`: the frame to write, after which the ping
+    /// waits for its pong (``Action/pongReceived(_:answeringPings:)`` counts it), or why it
+    /// cannot be sent — RFC 6455 §5.5: "All control frames MUST have a payload length of 125
+    /// bytes or less"; §5.5.1: nothing but a pong after a close frame.
+    public mutating func pingRequested(payload: ByteBuffer) -> Result<ByteBuffer, WebSocketError> {
+        guard payload.readableBytes <= 125 else { return .failure(.controlPayloadTooLong(payload.readableBytes)) }
+        guard canSend else { return .failure(.connectionClosing) }
+        pingsAwaitingPong.append(PingAwaitingPong(payload: payload, isKeepalive: false))
+        return .success(framer.encodeControl(.ping, payload: payload))
+    }
 
-    private mutating func process(_ frame: Frame) -> Action? {
-        // The parser lets RSV1 through only with permessage-deflate, which gives it a meaning on
-        // the first frame of a message alone (RFC 7692 §6.1).
-        if !frame.reservedBits.isEmpty, frame.opcode != .text, frame.opcode != .binary {
-            return failing(.protocolError("RSV1 set on a \(frame.opcode.isControl ? "control" : "continuation") frame"))
-        }
-        switch frame.opcode {
-        case .text, .binary:
-            guard message == nil else {
-                return failing(.protocolError("new data frame while a fragmented message is in progress"))
-            }
-            let kind: WebSocketMessage.Kind = frame.opcode == .text ? .text : .binary
-            if frame.reservedBits.contains(.rsv1) {
-                return inflate(frame, into: MessageInProgress(kind: kind, data: ByteBuffer(), receivedBytes: 0,
-                                                              isCompressed: true), isFirst: true)
-            }
-            if kind == .text {
-                if validatedBytesOfPartialFrame == 0 { textValidator = UTF8Validator() }
-                if let failure = validateText(frame.payload, final: frame.fin) { return failing(failure) }
-            }
-            if !frame.fin {
-                message = MessageInProgress(kind: kind, data: deliversFragments ? ByteBuffer() : frame.payload,
-                                            receivedBytes: frame.payload.readableBytes)
-            }
-            if deliversFragments {
-                return .deliverFragment(WebSocketFragment(kind: kind, data: frame.payload, isFirst: true,
-                                                          isFinal: frame.fin))
-            }
-            return frame.fin ? .deliver(WebSocketMessage(kind: kind, data: frame.payload)) : nil
-        case .continuation:
-            guard var current = message else {
-                return failing(.protocolError("continuation frame without a message to continue"))
-            }
-            if current.isCompressed {
-                message = nil  // release the stored buffer so appending does not copy it
-                return inflate(frame, into: consume current, isFirst: false)
-            }
-            if current.kind == .text, let failure = validateText(frame.payload, final: frame.fin) {
-                return failing(failure)
-            }
-            message = nil  // release the stored buffer so appending does not copy it
-            current.receivedBytes += frame.payload.readableBytes
-            if deliversFragments {
-                if !frame.fin { message = current }
-                return .deliverFragment(WebSocketFragment(kind: current.kind, data: frame.payload, isFirst: false,
-                                                          isFinal: frame.fin))
-            }
-            var payload = frame.payload
-            current.data.writeBuffer(&payload)
-            if frame.fin { return .deliver(WebSocketMessage(kind: current.kind, data: current.data)) }
-            message = current
-            return nil
-        case .ping:
+    // MARK: - Received frames
+
+    private mutating func handle(_ event: InboundMessageAssembler.Event) -> Action? {
+        switch event {
+        case .message(let message):
+            return .deliver(message)
+        case .fragment(let fragment):
+            return .deliverFragment(fragment)
+        case .ping(let payload):
             // RFC 6455 §5.5.2: answer with a pong carrying the same payload "unless it already received
             // a Close frame" — so also after sending ours, which §5.5.1 stops only data frames after.
             switch state {
-            case .open, .closeSent: return .write(encodeControl(.pong, payload: frame.payload))
+            case .open, .closeSent: return .write(framer.encodeControl(.pong, payload: payload))
             case .failed, .closeExchanged, .closed: return nil
             }
-        case .pong:
-            return .pongReceived(frame.payload)
-        case .connectionClose:
-            let received: CloseFrame
-            do {
-                received = try CloseFrame(parsing: frame.payload)
-            } catch {
-                return failing(error)
-            }
+        case .pong(let payload):
+            return pongReceived(payload)
+        case .close(let received):
             return closeFrameReceived(received)
+        case .failure(let error):
+            fail(error)
+            return popPending()
         }
     }
 
-    /// Inflates one frame of a compressed message (RFC 7692 §7.2.2) into `current` — or into a
-    /// fragment of its own when fragments are delivered — within the message limit, and
-    /// validates inflated text as it comes.
-    private mutating func inflate(_ frame: Frame, into current: consuming MessageInProgress, isFirst: Bool) -> Action? {
-        guard let decompressor else { preconditionFailure("RSV1 passed the parser without permessage-deflate") }
-        current.receivedBytes += frame.payload.readableBytes
-        var output = deliversFragments ? ByteBuffer() : current.data
-        current.data = ByteBuffer()  // so that `output` is the only reference and grows in place
-        let before = output.readableBytes
-        let limit = parser.maxMessageSize
-        let messageAllowance = limit == Int.max ? Int.max : limit - current.inflatedBytes
-        // Streamed fragments keep memory within one frame, inflated as well as on the wire.
-        let frameLimit = parser.maxFrameSize
-        let (allowance, tooBig): (Int, WebSocketProtocolError) = deliversFragments && frameLimit < messageAllowance
-            ? (frameLimit, .frameTooBig(limit: frameLimit))
-            : (messageAllowance, .messageTooBig(limit: limit))
-        do {
-            try decompressor.decompress(frame.payload, isFinal: frame.fin, into: &output, allowance: allowance,
-                                        tooBig: tooBig)
-        } catch {
-            return failing(error)
+    /// RFC 6455 §5.5.3: a pong answers the ping with its payload, and — since an endpoint may
+    /// answer only the latest of several pings — every ping sent before that one.
+    private mutating func pongReceived(_ payload: ByteBuffer) -> Action {
+        var answeredPings = 0
+        var answersKeepalive = false
+        if let index = pingsAwaitingPong.firstIndex(where: { $0.payload == payload }) {
+            for ping in pingsAwaitingPong[...index] {
+                if ping.isKeepalive { answersKeepalive = true } else { answeredPings += 1 }
+            }
+            pingsAwaitingPong.removeFirst(index + 1)
         }
-        current.inflatedBytes += output.readableBytes - before
-        if current.kind == .text {
-            if isFirst { textValidator = UTF8Validator() }
-            if let failure = validateText(output, from: before, final: frame.fin) { return failing(failure) }
+        if answersKeepalive, var keepalive = timers.keepalive, keepalive.pongReceived() {
+            timers.keepalive = keepalive
+            // Answered: the next ping goes one interval after the answer.
+            pending.append(.cancelPongDeadline)
+            pending.append(.scheduleKeepalivePing(in: keepalive.interval))
         }
-        if deliversFragments {
-            if !frame.fin { message = current }
-            return .deliverFragment(WebSocketFragment(kind: current.kind, data: output, isFirst: isFirst,
-                                                      isFinal: frame.fin))
-        }
-        if frame.fin { return .deliver(WebSocketMessage(kind: current.kind, data: output)) }
-        current.data = output
-        message = current
-        return nil
+        return .pongReceived(payload, answeringPings: answeredPings)
     }
 
     private mutating func closeFrameReceived(_ received: CloseFrame) -> Action? {
@@ -547,7 +429,7 @@ public struct ConnectionStateMachine {
             // RFC 6455 §5.5.1: answer with a close frame, echoing the code.
             let answer = CloseFrame(code: received.code)
             state = .closeExchanged(sent: answer, received: received)
-            pending.append(.write(encodeControl(.connectionClose, payload: answer.encoded())))
+            pending.append(.write(framer.encodeControl(.connectionClose, payload: answer.encoded())))
             appendEndOfHandshake()
         case .closeSent(let sent):
             state = .closeExchanged(sent: sent, received: received)
@@ -568,55 +450,16 @@ public struct ConnectionStateMachine {
         }
     }
 
-    /// Validates one text frame's payload, skipping what was validated while it arrived.
-    private mutating func validateText(_ payload: ByteBuffer, final: Bool) -> WebSocketProtocolError? {
-        let skip = validatedBytesOfPartialFrame
-        validatedBytesOfPartialFrame = 0
-        return validateText(payload, from: skip, final: final)
-    }
-
-    /// Validates the bytes of `payload` from `offset` on, continuing the message's validation;
-    /// `final` also requires the message to end on a character boundary.
-    private mutating func validateText(_ payload: ByteBuffer, from offset: Int, final: Bool) -> WebSocketProtocolError? {
-        let valid = payload.withUnsafeReadableBytes { bytes in
-            textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
-        }
-        guard valid else { return .invalidPayload("text message is not valid UTF-8") }
-        if final, !textValidator.isComplete { return .invalidPayload("text message ends inside a UTF-8 sequence") }
-        return nil
-    }
-
-    /// RFC 6455 §8.1: invalid text fails the connection as soon as it is seen, even mid-frame.
-    private mutating func validatePartialText() {
-        guard let (opcode, reservedBits, received) = parser.payloadInProgress else { return }
-        // A compressed message is validated once inflated, frame by frame.
-        guard reservedBits.isEmpty, message?.isCompressed != true else { return }
-        let isText = opcode == .text || (opcode == .continuation && message?.kind == .text)
-        guard isText, received.readableBytes > validatedBytesOfPartialFrame else { return }
-        if opcode == .text, validatedBytesOfPartialFrame == 0 { textValidator = UTF8Validator() }
-        let start = validatedBytesOfPartialFrame
-        validatedBytesOfPartialFrame = received.readableBytes
-        let valid = received.withUnsafeReadableBytes { bytes in
-            textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[start...]))
-        }
-        if !valid { fail(.invalidPayload("text message is not valid UTF-8")) }
-    }
-
-    private mutating func failing(_ error: WebSocketProtocolError) -> Action? {
-        fail(error)
-        return popPending()
-    }
-
     /// RFC 6455 §7.1.7, "Fail the WebSocket Connection": send a close frame with the error's code
     /// (unless one was sent already), then end TCP and discard whatever else arrives.
     private mutating func fail(_ error: WebSocketProtocolError) {
         inbound = Self.emptyBuffer
-        message = nil
+        assembler.discardMessage()
         switch state {
         case .open:
             let frame = CloseFrame(code: error.code, reason: error.reason)
             state = .failed(frame)
-            pending.append(.write(encodeControl(.connectionClose, payload: frame.encoded())))
+            pending.append(.write(framer.encodeControl(.connectionClose, payload: frame.encoded())))
             if role == .server { pending.append(.shutdownOutput) }
             pending.append(.scheduleCloseTimeout(closeTimeout))
         case .closeSent(let sent):
@@ -626,29 +469,5 @@ public struct ConnectionStateMachine {
         case .failed, .closeExchanged, .closed:
             break
         }
-    }
-
-    private mutating func encodeControl(_ opcode: Opcode, payload: ByteBuffer) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(FrameSerializer.headerLength(payloadLength: payload.readableBytes, masked: true)
-                               + payload.readableBytes)
-        let key = maskingKeys?.next()
-        FrameSerializer.write(Frame(opcode: opcode, payload: payload), maskingKey: key, into: &buffer)
-        return buffer
-    }
-}
-
-/// A client's source of masking keys: a random number generator in a box, which the machine's
-/// copies share.
-private final class MaskingKeySource {
-    private var generator: any RandomNumberGenerator
-
-    init(_ generator: any RandomNumberGenerator) {
-        self.generator = generator
-    }
-
-    /// A fresh key for the next frame.
-    func next() -> MaskingKey {
-        MaskingKey.random(using: &generator)
     }
 }

@@ -2,7 +2,7 @@ import NIOCore
 
 /// Parses RFC 6455 frames incrementally from bytes split in any way.
 ///
-/// Feed it whatever arrived and call ``nextFrame(from:messageBytesSoFar:)`` until it returns
+/// Feed it whatever arrived and call ``nextFrame(from:)`` until it returns
 /// `nil`; bytes of an incomplete header are kept (at most 13), and the payload of an incomplete
 /// frame is unmasked straight into the buffer the frame will carry, so each payload byte is copied
 /// once. Everything a header can tell is checked as soon as the header is complete: opcode,
@@ -12,12 +12,21 @@ public struct FrameParser: Sendable {
     /// The role of the endpoint that receives these frames: a server requires masked frames, a
     /// client unmasked ones (RFC 6455 §5.1).
     public let role: Role
+    /// Reserved bits a negotiated extension gives a meaning to; any other set bit is a protocol error.
+    public var allowedReservedBits: ReservedBits = []
+    // (The one-byte fields come first, together, so that the parser carries no padding between
+    // them: every connection holds one.)
+    /// Whether the fragmented message in progress is compressed (RSV1 on its first frame,
+    /// RFC 7692 §6.1), so that its continuation frames get the same allowance as its first frame.
+    private var messageIsCompressed = false
     /// The largest payload a data frame may declare.
     public var maxFrameSize: Int
     /// The largest message; a data frame is refused when it would take its message past this.
     public var maxMessageSize: Int
-    /// Reserved bits a negotiated extension gives a meaning to; any other set bit is a protocol error.
-    public var allowedReservedBits: ReservedBits = []
+    /// Payload bytes declared by the data frames of the fragmented message in progress, counted
+    /// against ``maxMessageSize`` when its next continuation frame's header arrives; 0 between
+    /// messages.
+    private var messageBytesSoFar = 0
 
     private struct Header {
         var fin: Bool
@@ -62,21 +71,20 @@ public struct FrameParser: Sendable {
     /// Consumes bytes from `input` and returns the next complete frame, or `nil` once `input` is
     /// used up without completing one.
     ///
-    /// - Parameters:
-    ///   - input: received bytes; on return, what follows the frame (empty when `nil` is returned).
-    ///   - messageBytesSoFar: payload bytes of the message in progress, counted against
-    ///     ``maxMessageSize`` when a continuation frame's header arrives.
-    ///   - messageIsCompressed: whether the message in progress is compressed (permessage-deflate),
-    ///     so that its continuation frames get the same allowance as its first frame.
+    /// The parser follows fragmented messages itself (RFC 6455 §5.4: a message's fragments arrive
+    /// in order, not interleaved with another message's), so that the message limit counts what
+    /// the earlier fragments declared.
+    ///
+    /// - Parameter input: received bytes; on return, what follows the frame (empty when `nil` is
+    ///   returned).
     /// - Throws: the close code and reason to fail the connection with.
-    public mutating func nextFrame(from input: inout ByteBuffer, messageBytesSoFar: Int = 0,
-                                   messageIsCompressed: Bool = false) throws(WebSocketProtocolError) -> Frame? {
+    public mutating func nextFrame(from input: inout ByteBuffer) throws(WebSocketProtocolError) -> Frame? {
         switch state {
         case .awaitingHeader:
-            guard let header = try readHeader(from: &input, messageBytesSoFar: messageBytesSoFar,
-                                              messageIsCompressed: messageIsCompressed) else {
+            guard let header = try readHeader(from: &input) else {
                 return nil
             }
+            countTowardsMessage(header)
             return readPayload(header, from: &input)
         case .awaitingPayload(let header, var payload, let phase):
             state = .awaitingHeader  // drop the state's reference so `payload` is uniquely owned
@@ -84,11 +92,24 @@ public struct FrameParser: Sendable {
         }
     }
 
-    private mutating func readHeader(from input: inout ByteBuffer, messageBytesSoFar: Int,
-                                     messageIsCompressed: Bool) throws(WebSocketProtocolError) -> Header? {
+    /// Keeps the running total of the fragmented message a data frame belongs to.
+    private mutating func countTowardsMessage(_ header: Header) {
+        guard !header.opcode.isControl else { return }
+        if header.fin {
+            messageBytesSoFar = 0
+            messageIsCompressed = false
+        } else if header.opcode == .continuation {
+            messageBytesSoFar += header.payloadLength
+        } else {
+            messageBytesSoFar = header.payloadLength
+            messageIsCompressed = header.reservedBits.contains(.rsv1)
+        }
+    }
+
+    private mutating func readHeader(from input: inout ByteBuffer) throws(WebSocketProtocolError) -> Header? {
         if partialHeader.readableBytes == 0 {
             let parsed = try input.withUnsafeReadableBytes { bytes throws(WebSocketProtocolError) in
-                try parseHeader(bytes, messageBytesSoFar: messageBytesSoFar, messageIsCompressed: messageIsCompressed)
+                try parseHeader(bytes)
             }
             guard let (header, length) = parsed else {
                 partialHeader.writeBuffer(&input)
@@ -106,7 +127,7 @@ public struct FrameParser: Sendable {
             scratch.writeBuffer(&more)
         }
         let parsed = try scratch.withUnsafeReadableBytes { bytes throws(WebSocketProtocolError) in
-            try parseHeader(bytes, messageBytesSoFar: messageBytesSoFar, messageIsCompressed: messageIsCompressed)
+            try parseHeader(bytes)
         }
         guard let (header, length) = parsed else {
             // Incomplete means fewer than 14 bytes in all, so all of `input` was borrowed.
@@ -118,8 +139,7 @@ public struct FrameParser: Sendable {
         return header
     }
 
-    private func parseHeader(_ bytes: UnsafeRawBufferPointer, messageBytesSoFar: Int,
-                             messageIsCompressed: Bool) throws(WebSocketProtocolError) -> (Header, Int)? {
+    private func parseHeader(_ bytes: UnsafeRawBufferPointer) throws(WebSocketProtocolError) -> (Header, Int)? {
         guard bytes.count >= 2 else { return nil }
         let first = bytes[0]
         let second = bytes[1]

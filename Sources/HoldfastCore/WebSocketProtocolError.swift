@@ -22,10 +22,10 @@ public struct WebSocketProtocolError: Error, Sendable, Hashable, CustomStringCon
     static func invalidPayload(_ reason: String) -> Self { Self(code: .invalidFramePayloadData, reason: reason) }
 
     static func frameTooBig(limit: Int) -> Self {
-        Self(code: .messageTooBig, reason: "frame exceeds limit of \(limit) bytes")
+        Self(code: .messageTooBig, reason: CloseFrame.frameTooBigReason(limit: limit))
     }
 
     static func messageTooBig(limit: Int) -> Self {
-        Self(code: .messageTooBig, reason: "message exceeds limit of \(limit) bytes")
+        Self(code: .messageTooBig, reason: CloseFrame.messageTooBigReason(limit: limit))
     }
 }

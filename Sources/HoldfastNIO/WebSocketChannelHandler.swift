@@ -2,9 +2,10 @@ import HoldfastCore
 import Logging
 import NIOCore
 
-/// The one channel handler of an upgraded connection: it feeds received bytes and channel events
-/// to a ``ConnectionStateMachine`` and carries out the actions it returns. It makes no protocol
-/// decision of its own.
+/// The one channel handler of an upgraded connection: it feeds received bytes, channel events and
+/// timer events to a ``ConnectionStateMachine`` and carries out the actions it returns. It makes
+/// no protocol decision of its own: what it keeps is what the machine must not hold — promises,
+/// scheduled tasks, the channel.
 ///
 /// Received messages go to an `AsyncSequence` whose consumer paces the reading: when it falls
 /// behind, the handler stops asking the channel to read. Writes are batched: everything written
@@ -28,61 +29,55 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         InboundElement, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDelegate
     >
 
-    private var machine: ConnectionStateMachine
+    // The state the sending and output extensions (WebSocketChannelHandler+Sending.swift,
+    // WebSocketChannelHandler+Output.swift) share is internal, not private; nothing outside this
+    // type touches it.
+    var machine: ConnectionStateMachine
     private let logger: Logger
-    /// The largest frame this endpoint sends: its own fragment size, or smaller to fit the limit
-    /// the peer announced.
-    private let fragmentSize: Int?
     /// The limits the peer announced in the handshake, if any.
-    public let peerLimits: AnnouncedLimits
-    /// Sends that arrived while a message was being sent fragment by fragment; they go out after
-    /// its final fragment, since fragments of two messages must not interleave (RFC 6455 §5.4).
-    private var deferredSends: [(WebSocketMessage, EventLoopPromise<Void>?)] = []
+    public var peerLimits: AnnouncedLimits { machine.peerLimits }
+    /// For each message the machine holds until a fragmented message ends (RFC 6455 §5.4), its
+    /// size (to count it once sent) and the promise of whoever waits for it, oldest first.
+    var heldSends: [(size: Int, promise: EventLoopPromise<Void>?)] = []
     /// What tasks send, written in batches (see ``OutboundQueue``). Set by ``makeOutboundQueue()``.
     public private(set) var outbound: OutboundQueue?
-    private var outboundRefused = false
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private var source: Inbound.Source?
     private var received: [InboundElement] = []
     /// The event-loop-bound API's receiver: when set, each message goes straight to it.
     private var inboundCallback: ((InboundElement) -> Void)?
-    private var closedCallback: ((CloseOutcome) -> Void)?
     /// Counts the data messages received and sent (a server's statistics); set before the
     /// handler is added to the pipeline. Default `nil`: nothing is counted.
     public var trafficObserver: (any WebSocketTrafficObserver)?
-    /// Closes the connection when nothing arrives for a while; `nil` unless an idle timeout was
-    /// asked for (see ``closeWhenIdle(for:)``).
-    private var idleTimer: IdleTimer?
-    /// Keepalive pings; `nil` unless the configuration asks for them
-    /// (``WebSocketConfiguration/pingInterval``).
-    private var keepalive: Keepalive?
+    /// The idle check and keepalive tasks the machine asked for; `nil` until it asks for one.
+    private var scheduledTimers: ScheduledTimers?
     /// Until the HTTP handlers have left the pipeline, received bytes wait here: nothing may be
     /// written while a write would still pass through them.
     private var bytesBeforeActivation: [ByteBuffer]? = []
-    private var isReading = false
-    private var needsFlush = false
     /// Frames encoded since the last write to the channel: everything sent in one read or one
     /// event-loop tick goes out as one buffer: no allocation per frame, and, with
     /// ``spareOutput``, none per batch in steady state.
-    private var batch = ByteBuffer()
+    var batch = ByteBuffer()
+    // The flags sit together after `batch`, in the room its layout leaves: every connection
+    // holds a handler, so padding between them would be paid per connection.
+    var isReading = false
+    var needsFlush = false
+    var outboundRefused = false
+    var flushScheduled = false
+    private var readPaused = false
+    /// Reading paused because the event-loop API wrote more than the socket takes.
+    var pausedForWritability = false
+    private var readPending = false
     /// The output memory this event loop's connections share for their batches; set before the
     /// handler is added to the pipeline. Default `nil`: each batch allocates its buffer.
     public var spareOutput: SpareOutputBuffer?
-    private var flushScheduled = false
-    private var readPaused = false
-    /// Reading paused because the event-loop API wrote more than the socket takes.
-    private var pausedForWritability = false
-    private var readPending = false
     private var closeTimeout: Scheduled<Void>?
-    private var writabilityWaiters: [EventLoopPromise<Void>] = []
-    /// Pings sent and not yet answered, oldest first.
-    private var pongWaiters: [(payload: ByteBuffer, promise: EventLoopPromise<Void>)] = []
-    /// Made when ``closeOutcome`` is first asked for before the end: a connection served on the
-    /// event loop usually never asks, and a promise is an allocation that would live as long as
-    /// the connection.
-    private var closedPromise: EventLoopPromise<CloseOutcome>?
-    /// What ``whenClosed(_:)`` registered, run when TCP closes, before ``closedCallback``.
-    private var closeHooks: ((CloseOutcome) -> Void)?
+    var writabilityWaiters: [EventLoopPromise<Void>] = []
+    /// The promises of the application's pings not yet answered, oldest first; the machine
+    /// decides which pings a pong answers.
+    var pongPromises: [EventLoopPromise<Void>] = []
+    /// Who learns how the connection ended: the one way the handler reports its end.
+    private var closeObservers = CloseObservers()
 
     /// Creates the handler for a connection upgraded on `eventLoop`.
     /// - Parameters:
@@ -95,46 +90,41 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     ///   - logger: where protocol failures are logged.
     public init(role: Role, configuration: WebSocketConfiguration, peerLimits: AnnouncedLimits = .init(maxMessageSize: nil, maxFrameSize: nil),
                 compression: PerMessageDeflateParameters? = nil, eventLoop: any EventLoop, logger: Logger) {
-        self.machine = ConnectionStateMachine(role: role, configuration: configuration, compression: compression)
+        self.machine = ConnectionStateMachine(role: role, configuration: configuration, peerLimits: peerLimits,
+                                              compression: compression)
         self.logger = logger
-        self.peerLimits = peerLimits
-        switch (configuration.fragmentSize, peerLimits.maxFrameSize) {
-        case (let own?, let peer?): self.fragmentSize = min(own, peer)
-        case (let own, let peer): self.fragmentSize = own ?? peer
-        }
         self.eventLoop = eventLoop
-        if let interval = configuration.pingInterval {
-            keepalive = Keepalive(interval: interval, timeout: configuration.pongTimeout)
-        }
     }
 
     /// The event loop of the connection: every call on the handler is made there.
     public let eventLoop: any EventLoop
 
-    /// Succeeds with how the connection ended once TCP has closed. Ask on the event loop: the
-    /// promise behind it is made on first request.
+    /// Succeeds with how the connection ended once TCP has closed: a ``whenClosed(runFirst:_:)``
+    /// observer completes it. Ask on the event loop, once the connection is served: each request
+    /// before the end makes a promise.
     public var closeOutcome: EventLoopFuture<CloseOutcome> {
         if let outcome = machine.closeOutcome { return eventLoop.makeSucceededFuture(outcome) }
-        if let closedPromise { return closedPromise.futureResult }
         let promise = eventLoop.makePromise(of: CloseOutcome.self)
-        closedPromise = promise
+        closeObservers.append { promise.succeed($0) }
         return promise.futureResult
     }
 
     /// Calls `callback` on the event loop with how the connection ended, once TCP has closed (at
-    /// once if it has): what `closeOutcome.whenSuccess` does, without a future kept for the
-    /// connection's lifetime. Callbacks run in the order they were registered, before
-    /// ``closeOutcome`` completes. Call on the event loop.
-    public func whenClosed(_ callback: @escaping (CloseOutcome) -> Void) {
+    /// once if it has) — the one way the handler reports its end, behind ``closeOutcome`` and
+    /// the `closed` callback of ``deliverOnEventLoop(received:closed:)`` alike. Callbacks run in
+    /// the order they were registered. Call on the event loop.
+    /// - Parameters:
+    ///   - runFirst: run before the callbacks registered so far; default `false`. For a server's
+    ///     bookkeeping, so that its application and whoever awaits ``closeOutcome`` find the
+    ///     connection already counted as ended.
+    ///   - callback: what to call with the outcome.
+    public func whenClosed(runFirst: Bool = false, _ callback: @escaping (CloseOutcome) -> Void) {
         if let outcome = machine.closeOutcome {
             callback(outcome)
-        } else if let earlier = closeHooks {
-            closeHooks = { outcome in
-                earlier(outcome)
-                callback(outcome)
-            }
+        } else if runFirst {
+            closeObservers.prepend(callback)
         } else {
-            closeHooks = callback
+            closeObservers.append(callback)
         }
     }
 
@@ -163,24 +153,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     /// Delivers what arrives to `received` on the event loop, as it is parsed, instead of to an
     /// `AsyncSequence` — the event-loop-bound API, with no task or thread hop per message — and
-    /// how the connection ended to `closed`. Call once, on the event loop, instead of
-    /// ``makeInboundSequence(lowWatermark:highWatermark:)``.
+    /// how the connection ended to `closed` (a ``whenClosed(runFirst:_:)`` callback). Call once,
+    /// on the event loop, instead of ``makeInboundSequence(lowWatermark:highWatermark:)``.
     public func deliverOnEventLoop(received: @escaping (InboundElement) -> Void,
                                    closed: @escaping (CloseOutcome) -> Void) {
         inboundCallback = received
-        closedCallback = closed
-    }
-
-    /// Sends `message` from the event loop without a future: it is written at once and flushed
-    /// with the rest of the current read or event-loop tick. While the socket is not writable,
-    /// reading pauses, so a peer that does not read cannot make its echoes pile up.
-    /// - Throws: why it cannot be sent.
-    public func write(_ message: WebSocketMessage) throws(WebSocketError) {
-        if let refusal = refusal(size: message.data.readableBytes) { throw refusal }
-        guard let context else { throw .connectionClosed(nil) }
-        guard encodeOrDefer(message, promise: nil, context: context) else { return }
-        scheduleFlush(context: context)
-        if !context.channel.isWritable { pausedForWritability = true }
+        whenClosed(closed)
     }
 
     // MARK: - Channel events
@@ -199,8 +177,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             return
         }
         isReading = true
-        idleTimer?.lastReceived = context.eventLoop.now
-        machine.bytesReceived(unwrapInboundIn(data))
+        machine.bytesReceived(unwrapInboundIn(data), at: context.eventLoop.now)
         runActions(context: context)
     }
 
@@ -210,8 +187,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         guard let early = bytesBeforeActivation else { return }
         bytesBeforeActivation = nil
         guard let context else { return }
-        scheduleIdleCheck()
-        scheduleKeepalivePing()
+        machine.connectionStarted()
         for bytes in early { machine.bytesReceived(bytes) }
         runActions(context: context)
         flushIfNeeded(context: context)
@@ -228,98 +204,70 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// no message, ping or pong has arrived for `timeout`. Call once, on the event loop, before
     /// the handler is added to the pipeline. Time is the event loop's (`EventLoop.now`).
     public func closeWhenIdle(for timeout: TimeAmount) {
-        idleTimer = IdleTimer(timeout: timeout, lastReceived: eventLoop.now)
+        machine.idleTimeoutRequested(timeout, now: eventLoop.now)
     }
 
     /// Stops handing what arrives to the event-loop callbacks of
     /// ``deliverOnEventLoop(received:closed:)``: for a connection a server closes right after its
     /// upgrade (shutting down, or over its connection limit), which its handler never heard of.
+    /// Every close callback registered so far is forgotten with `closed`: such a connection has
+    /// no other observer.
     public func stopDelivering() {
         inboundCallback = { _ in }
-        closedCallback = nil
+        closeObservers.removeAll()
     }
 
-    /// Sends the next keepalive ping one interval from now.
-    private func scheduleKeepalivePing() {
-        guard let keepalive else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        keepalive.next = eventLoop.scheduleTask(in: keepalive.interval) { loopBound.value.sendKeepalivePing() }
-    }
-
-    private func sendKeepalivePing() {
-        guard let keepalive, machine.canSend else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        let timeout = keepalive.timeout
-        let deadline = eventLoop.scheduleTask(in: timeout) { loopBound.value.keepalivePongMissing(after: timeout) }
-        keepalive.deadline = deadline
-        sendPing(ByteBuffer()).whenComplete { result in
-            deadline.cancel()
-            // Answered: the next ping one interval later. Failed: the connection is ending.
-            if case .success = result { loopBound.value.scheduleKeepalivePing() }
-        }
-    }
-
-    private func keepalivePongMissing(after timeout: TimeAmount) {
-        logger.info("no pong to a keepalive ping; closing the connection as dead",
-                    metadata: ["timeout": "\(timeout.readableDescription)"])
-        abort()
-    }
-
-    /// Checks the idle timer when it is due, and sets it again for the last receipt's deadline.
-    private func scheduleIdleCheck() {
-        guard let idleTimer else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        idleTimer.check = eventLoop.scheduleTask(deadline: idleTimer.lastReceived + idleTimer.timeout) {
-            loopBound.value.idleCheckDue()
-        }
-    }
+    // MARK: - Timer events, handed to the machine
 
     private func idleCheckDue() {
-        guard let idleTimer, machine.canSend else { return }
-        if readPaused || pausedForWritability {
-            // This side stopped reading (a slow consumer, a full socket): the peer may well be
-            // sending. The quiet time counts from when reading resumes.
-            idleTimer.lastReceived = eventLoop.now
-        }
-        guard eventLoop.now - idleTimer.lastReceived >= idleTimer.timeout else {
-            scheduleIdleCheck()
-            return
-        }
-        logger.debug("closing an idle connection", metadata: ["timeout": "\(idleTimer.timeout.readableDescription)"])
         guard let context else { return }
-        machine.idleTimeoutElapsed(after: idleTimer.timeout)
+        let wasOpen = machine.canSend
+        // This side stopped reading (a slow consumer, a full socket): the peer may be sending.
+        machine.idleCheckDue(now: context.eventLoop.now, readingPaused: readPaused || pausedForWritability)
+        if wasOpen, !machine.canSend { logger.debug("closing an idle connection") }
         runActions(context: context)
         flushIfNeeded(context: context)
+    }
+
+    private func keepalivePingDue() {
+        guard let context else { return }
+        machine.keepalivePingDue()
+        runActions(context: context)
+        flushIfNeeded(context: context)
+    }
+
+    private func pongDeadlinePassed() {
+        guard let context else { return }
+        machine.pongDeadlinePassed()
+        runActions(context: context)
+    }
+
+    private func closeTimeoutFired() {
+        guard let context else { return }
+        logger.debug("close handshake timed out; closing TCP")
+        closeTimeout = nil
+        machine.closeTimeoutFired()
+        runActions(context: context)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         closeTimeout?.cancel()
         closeTimeout = nil
-        idleTimer?.check?.cancel()
-        idleTimer = nil
-        keepalive?.next?.cancel()
-        keepalive?.deadline?.cancel()
-        keepalive = nil
+        scheduledTimers?.cancelAll()
+        scheduledTimers = nil
         deliverReceived()
         let outcome = machine.channelInactive()
         source?.finish()
         source = nil
         for waiter in writabilityWaiters { waiter.fail(WebSocketError.connectionClosed(outcome)) }
         writabilityWaiters.removeAll()
-        for (_, promise) in pongWaiters { promise.fail(WebSocketError.connectionClosed(outcome)) }
-        pongWaiters.removeAll()
-        for (_, promise) in deferredSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
-        deferredSends.removeAll()
+        for promise in pongPromises { promise.fail(WebSocketError.connectionClosed(outcome)) }
+        pongPromises.removeAll()
+        for (_, promise) in heldSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
+        heldSends.removeAll()
         refuseOutbound()
-        // The hooks (a server's bookkeeping) run first, so that whoever awaits the outcome finds
-        // the connection already counted as ended.
-        closeHooks?(outcome)
-        closedPromise?.succeed(outcome)
-        closedPromise = nil
-        closedCallback?(outcome)
+        closeObservers.notify(outcome)
         inboundCallback = nil
-        closeHooks = nil
-        closedCallback = nil
         context.fireChannelInactive()
     }
 
@@ -354,134 +302,6 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    // MARK: - Operations from the async API (on the event loop)
-
-    /// Sends `message`. The future succeeds once the message is queued and the channel is
-    /// writable again, so a sender that awaits it never has more than the channel's write buffer
-    /// (plus this message) outstanding.
-    public func send(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
-        if let refusal = refusal(size: message.data.readableBytes) { return eventLoop.makeFailedFuture(refusal) }
-        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        let deferred = context.eventLoop.makePromise(of: Void.self)
-        guard encodeOrDefer(message, promise: deferred, context: context) else { return deferred.futureResult }
-        deferred.succeed()
-        return afterWrite(context: context)
-    }
-
-    /// Encodes `message` into the batch, or, while a fragmented message is being sent, keeps it
-    /// (with `promise`) for after its final fragment. Returns whether it was encoded.
-    private func encodeOrDefer(_ message: WebSocketMessage, promise: EventLoopPromise<Void>?,
-                               context: ChannelHandlerContext) -> Bool {
-        guard !machine.isSendingFragmentedMessage else {
-            deferredSends.append((message, promise))
-            return false
-        }
-        startBatchIfNeeded()
-        machine.encode(message, fragmentSize: fragmentSize, into: &batch) { writeSeparately(&$0, $1, context: context) }
-        trafficObserver?.sent(bytes: message.data.readableBytes, endsMessage: true)
-        return true
-    }
-
-    /// Encodes the next piece of a fragmented message into the batch; after the final one, the
-    /// messages that waited for it go out.
-    private func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
-                                context: ChannelHandlerContext) {
-        startBatchIfNeeded()
-        machine.encodeFragment(data, of: kind, isFinal: isFinal, fragmentSize: fragmentSize, into: &batch) {
-            writeSeparately(&$0, $1, context: context)
-        }
-        trafficObserver?.sent(bytes: data.readableBytes, endsMessage: isFinal)
-        if isFinal { sendDeferred() }
-    }
-
-    /// Writes everything tasks queued since the last drain, then flushes once.
-    private func drainOutbound() {
-        guard let outbound else { return }
-        let items = outbound.takeAll()
-        guard let context else { return }
-        for item in items {
-            // RFC 6455 §5.5.1: nothing after a close frame; what was queued meanwhile is dropped.
-            guard machine.canSend else { break }
-            switch item {
-            case .message(let message):
-                _ = encodeOrDefer(message, promise: nil, context: context)
-            case .fragment(let data, let kind, let isFinal):
-                encodeFragment(data, of: kind, isFinal: isFinal, context: context)
-            }
-        }
-        needsFlush = true
-        flushIfNeeded(context: context)
-        outbound.setWritable(context.channel.isWritable)
-    }
-
-    private func sendDeferred() {
-        let waiting = deferredSends
-        deferredSends.removeAll()
-        for (message, promise) in waiting {
-            let sent = send(message)
-            if let promise { sent.cascade(to: promise) }
-        }
-    }
-
-    /// Once the close handshake has begun, tells senders why nothing more goes out.
-    private func refuseOutbound() {
-        guard !outboundRefused, !machine.canSend, let outbound else { return }
-        outboundRefused = true
-        outbound.refuse(refusal(size: nil) ?? .connectionClosing)
-    }
-
-    /// Sends the next piece of a message sent fragment by fragment (see
-    /// ``ConnectionStateMachine/encodeFragment(_:of:isFinal:fragmentSize:write:)``). Suspends like
-    /// ``send(_:)`` while the channel is not writable.
-    public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) -> EventLoopFuture<Void> {
-        if let refusal = refusal(size: nil) { return eventLoop.makeFailedFuture(refusal) }
-        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        encodeFragment(data, of: kind, isFinal: isFinal, context: context)
-        return afterWrite(context: context)
-    }
-
-    /// Why nothing more can be sent, or why a message of `size` bytes would be refused.
-    private func refusal(size: Int?) -> WebSocketError? {
-        guard machine.canSend else {
-            // A peer that closed with 1009 refused something we sent: say so, with its limit.
-            if let received = machine.receivedCloseFrame, received.code == .messageTooBig {
-                return .messageTooBig(limit: received.namedLimit ?? peerLimits.maxMessageSize, reason: received.reason)
-            }
-            return machine.isClosed ? .connectionClosed(machine.closeOutcome) : .connectionClosing
-        }
-        if let size, let limit = peerLimits.maxMessageSize, size > limit {
-            return .messageTooBig(size: size, limit: limit, reason: "message exceeds limit of \(limit) bytes")
-        }
-        return nil
-    }
-
-    private func afterWrite(context: ChannelHandlerContext) -> EventLoopFuture<Void> {
-        scheduleFlush(context: context)
-        if context.channel.isWritable { return context.eventLoop.makeSucceededVoidFuture() }
-        let waiter = context.eventLoop.makePromise(of: Void.self)
-        writabilityWaiters.append(waiter)
-        return waiter.futureResult
-    }
-
-    /// Sends a ping with `payload` (at most 125 bytes). The future succeeds when the pong with
-    /// the same payload arrives (RFC 6455 §5.5.3: an endpoint may answer only the latest ping,
-    /// so a pong also answers every earlier ping still waiting).
-    public func sendPing(_ payload: ByteBuffer) -> EventLoopFuture<Void> {
-        guard let context else { return eventLoop.makeFailedFuture(WebSocketError.connectionClosed(nil)) }
-        guard payload.readableBytes <= 125 else {
-            return context.eventLoop.makeFailedFuture(WebSocketError.controlPayloadTooLong(payload.readableBytes))
-        }
-        guard let frame = machine.encodePing(payload: payload) else {
-            return context.eventLoop.makeFailedFuture(WebSocketError.connectionClosing)
-        }
-        writeBatch(context: context)
-        context.write(wrapOutboundOut(frame), promise: nil)
-        scheduleFlush(context: context)
-        let pong = context.eventLoop.makePromise(of: Void.self)
-        pongWaiters.append((payload, pong))
-        return pong.futureResult
-    }
-
     /// Starts the close handshake with `frame`, waiting `timeout` (default: the configured close
     /// timeout) for the peer's answer; returns how the connection ended once TCP closed.
     public func close(_ frame: CloseFrame, timeout: TimeAmount? = nil) -> EventLoopFuture<CloseOutcome> {
@@ -499,7 +319,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     // MARK: - Backpressure
 
-    fileprivate func resumeReading() {
+    func resumeReading() {
         readPaused = false
         if readPending, !pausedForWritability, let context {
             readPending = false
@@ -533,12 +353,11 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                 writeBatch(context: context)
                 context.write(wrapOutboundOut(bytes), promise: nil)
                 needsFlush = true
-            case .pongReceived(let payload):
-                // The waiter for this payload, and any earlier ones the peer answered only once.
-                if let index = pongWaiters.firstIndex(where: { $0.payload == payload }) {
-                    let answered = pongWaiters[...index]
-                    pongWaiters.removeFirst(index + 1)
-                    for (_, promise) in answered { promise.succeed() }
+            case .pongReceived(_, let answeredPings):
+                if answeredPings > 0 {
+                    let answered = pongPromises.prefix(answeredPings)
+                    pongPromises.removeFirst(answeredPings)
+                    for promise in answered { promise.succeed() }
                 }
             case .shutdownOutput:
                 writeBatch(context: context)
@@ -553,12 +372,32 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
                 needsFlush = false
                 let channel = context.channel
                 written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            case .abortConnection:
+                logger.info("no pong to a keepalive ping; closing the connection as dead")
+                context.close(promise: nil)
             case .scheduleCloseTimeout(let delay):
                 closeTimeout?.cancel()
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 closeTimeout = context.eventLoop.scheduleTask(in: delay) {
                     loopBound.value.closeTimeoutFired()
                 }
+            case .scheduleIdleCheck(let deadline):
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                timersToSchedule().idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
+                    loopBound.value.idleCheckDue()
+                }
+            case .scheduleKeepalivePing(let delay):
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                timersToSchedule().keepalivePing = context.eventLoop.scheduleTask(in: delay) {
+                    loopBound.value.keepalivePingDue()
+                }
+            case .schedulePongDeadline(let delay):
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                timersToSchedule().pongDeadline = context.eventLoop.scheduleTask(in: delay) {
+                    loopBound.value.pongDeadlinePassed()
+                }
+            case .cancelPongDeadline:
+                scheduledTimers?.pongDeadline = nil
             }
         }
         if !isReading {
@@ -567,115 +406,12 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         refuseOutbound()
     }
 
-    private func closeTimeoutFired() {
-        guard let context else { return }
-        logger.debug("close handshake timed out; closing TCP")
-        closeTimeout = nil
-        machine.closeTimeoutFired()
-        runActions(context: context)
-    }
-
-    private func scheduleFlush(context: ChannelHandlerContext) {
-        needsFlush = true
-        guard !isReading, !flushScheduled else { return }
-        flushScheduled = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = loopBound.value
-            handler.flushScheduled = false
-            if let context = handler.context { handler.flushIfNeeded(context: context) }
-        }
-    }
-
-    /// Gives the batch the event loop's spare memory, unless it already has memory of its own.
-    private func startBatchIfNeeded() {
-        if batch.capacity == 0, let spareOutput { batch = spareOutput.take() }
-    }
-
-    /// Writes what the batch holds (without flushing), before anything written on its own.
-    private func writeBatch(context: ChannelHandlerContext) {
-        guard batch.readableBytes > 0 else { return }
-        context.write(wrapOutboundOut(batch), promise: nil)
-        // The channel holds the written bytes until the socket takes them; the memory is then
-        // free for the next batch on this event loop, this connection's or another's.
-        spareOutput?.giveBack(batch)
-        batch = ByteBuffer()
-    }
-
-    /// A large payload goes out as it is, after everything encoded before it (its header last).
-    private func writeSeparately(_ output: inout ByteBuffer, _ payload: ByteBuffer, context: ChannelHandlerContext) {
-        if output.readableBytes > 0 {
-            context.write(wrapOutboundOut(output), promise: nil)
-            spareOutput?.giveBack(output)
-        }
-        context.write(wrapOutboundOut(payload), promise: nil)
-        output = ByteBuffer()
-    }
-
-    private func flushIfNeeded(context: ChannelHandlerContext) {
-        guard needsFlush else { return }
-        needsFlush = false
-        writeBatch(context: context)
-        context.flush()
-    }
-}
-
-/// Resumes reading on the event loop when the consumer of the inbound sequence wants more.
-public struct InboundDelegate: NIOAsyncSequenceProducerDelegate {
-    let handler: NIOLoopBound<WebSocketChannelHandler>
-
-    public func produceMore() {
-        let handler = self.handler
-        handler.eventLoop.execute { handler.value.resumeReading() }
-    }
-
-    public func didTerminate() {}
-}
-
-extension WebSocketChannelHandler {
-    /// Puts `handler` in place of the handshake's HTTP handlers: `context` is the handshake
-    /// handler's. The HTTP decoder forwards the bytes that followed the handshake as it leaves;
-    /// the returned future completes once it has left and `handler` is active.
-    static func replaceHTTPHandlers(in context: ChannelHandlerContext,
-                                    with handler: WebSocketChannelHandler) throws -> EventLoopFuture<Void> {
-        let operations = context.pipeline.syncOperations
-        try operations.addHandler(handler, name: "holdfast.websocket")
-        operations.removeHandler(name: "holdfast.http-encoder", promise: nil)
-        operations.removeHandler(context: context, promise: nil)
-        let decoderRemoved = context.eventLoop.makePromise(of: Void.self)
-        operations.removeHandler(name: "holdfast.http-decoder", promise: decoderRemoved)
-        let loopBound = NIOLoopBound(handler, eventLoop: context.eventLoop)
-        return decoderRemoved.futureResult.always { _ in loopBound.value.activate() }
-    }
-}
-
-/// The idle timeout of one connection (``WebSocketChannelHandler/closeWhenIdle(for:)``): kept
-/// apart so that connections without one carry a single empty reference.
-private final class IdleTimer {
-    let timeout: TimeAmount
-    /// When bytes last arrived.
-    var lastReceived: NIODeadline
-    /// The pending check, cancelled when the connection ends.
-    var check: Scheduled<Void>?
-
-    init(timeout: TimeAmount, lastReceived: NIODeadline) {
-        self.timeout = timeout
-        self.lastReceived = lastReceived
-    }
-}
-
-/// The keepalive pings of one connection (``WebSocketConfiguration/pingInterval``): kept apart so
-/// that connections without them carry a single empty reference.
-private final class Keepalive {
-    let interval: TimeAmount
-    let timeout: TimeAmount
-    /// The next ping, when none is waiting for its pong.
-    var next: Scheduled<Void>?
-    /// The deadline of the ping waiting for its pong.
-    var deadline: Scheduled<Void>?
-
-    init(interval: TimeAmount, timeout: TimeAmount) {
-        self.interval = interval
-        self.timeout = timeout
+    /// Where scheduled idle checks and keepalive tasks are kept, made on first use: a connection
+    /// without an idle timeout or keepalive never makes it.
+    private func timersToSchedule() -> ScheduledTimers {
+        if let scheduledTimers { return scheduledTimers }
+        let made = ScheduledTimers()
+        scheduledTimers = made
+        return made
     }
 }

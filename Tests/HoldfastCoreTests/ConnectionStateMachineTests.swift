@@ -121,7 +121,7 @@ struct ConnectionStateMachineDataTests {
             + fromClient(.continuation, Array("ed".utf8))
         #expect(receive(stream, &machine) == [
             serverWrite(.pong, Array("are you there".utf8)),
-            .pongReceived(ByteBuffer(bytes: [9])),
+            .pongReceived(ByteBuffer(bytes: [9]), answeringPings: 0),
             text("fragmented"),
         ])
     }
@@ -157,7 +157,7 @@ struct ConnectionStateMachineDataTests {
             + fromServer(.pong, [5])
             + fromServer(fin: false, .continuation, Array(utf8[4..<7]))
             + fromServer(.continuation, Array(utf8[7...]))
-        let expected: [Action] = [.pongReceived(ByteBuffer(bytes: [5])), text(message)]
+        let expected: [Action] = [.pongReceived(ByteBuffer(bytes: [5]), answeringPings: 0), text(message)]
         var failedSplits: [Int] = []
         for split in 0...stream.count {
             var (machine, _) = clientMachine()
@@ -254,7 +254,7 @@ struct ConnectionStateMachinePingTests {
     @Test("a pong is reported with its payload")
     func pongReceived() {
         var machine = ConnectionStateMachine(role: .server)
-        #expect(receive(fromClient(.pong, [4, 5]), &machine) == [.pongReceived(ByteBuffer(bytes: [4, 5]))])
+        #expect(receive(fromClient(.pong, [4, 5]), &machine) == [.pongReceived(ByteBuffer(bytes: [4, 5]), answeringPings: 0)])
     }
 
     @Test("encodePing writes a ping frame, refuses over 125 bytes and after the close began")

@@ -37,13 +37,13 @@ private func parse(_ chunks: [ArraySlice<UInt8>], with parser: inout FrameParser
 
 /// The error the parser throws for `bytes` fed in one piece, or `nil` if none.
 private func parseError(_ bytes: [UInt8], role: Role, maxFrameSize: Int = 1 << 20, maxMessageSize: Int = 1 << 20,
-                        allowedReservedBits: ReservedBits = [], messageBytesSoFar: Int = 0) -> WebSocketProtocolError?
+                        allowedReservedBits: ReservedBits = []) -> WebSocketProtocolError?
 {
     var parser = FrameParser(role: role, maxFrameSize: maxFrameSize, maxMessageSize: maxMessageSize)
     parser.allowedReservedBits = allowedReservedBits
     var buffer = ByteBuffer(bytes: bytes)
     do {
-        while try parser.nextFrame(from: &buffer, messageBytesSoFar: messageBytesSoFar) != nil {}
+        while try parser.nextFrame(from: &buffer) != nil {}
         return nil
     } catch {
         return error
@@ -336,22 +336,53 @@ struct FrameParserLimitTests {
 
     @Test("a continuation frame that takes its message past maxMessageSize is refused")
     func continuationCrossingMessageLimit() {
+        /// A client's first, unfinished text frame of `length` bytes.
+        func first(_ length: Int) -> [UInt8] {
+            WireFrame.bytes(fin: false, opcode: Opcode.text.rawValue, payload: WireFrame.pattern(length), key: key)
+        }
         let continuation = WireFrame.bytes(opcode: Opcode.continuation.rawValue, payload: WireFrame.pattern(40),
                                            key: key)
-        #expect(parseError(continuation, role: .server, maxFrameSize: 100, maxMessageSize: 100,
-                           messageBytesSoFar: 60) == nil)
-        #expect(parseError(continuation, role: .server, maxFrameSize: 100, maxMessageSize: 100, messageBytesSoFar: 61)
+        #expect(parseError(first(60) + continuation, role: .server, maxFrameSize: 100, maxMessageSize: 100) == nil)
+        #expect(parseError(first(61) + continuation, role: .server, maxFrameSize: 100, maxMessageSize: 100)
                 == WebSocketProtocolError(code: .messageTooBig, reason: "message exceeds limit of 100 bytes"))
         // Refused from the header: 2 bytes and the key, none of the 40 payload bytes.
-        #expect(parseError(Array(continuation[..<6]), role: .server, maxFrameSize: 100, maxMessageSize: 100,
-                           messageBytesSoFar: 61)
+        #expect(parseError(first(61) + Array(continuation[..<6]), role: .server, maxFrameSize: 100,
+                           maxMessageSize: 100)
+                == WebSocketProtocolError(code: .messageTooBig, reason: "message exceeds limit of 100 bytes"))
+        // Every fragment counts: three of 30 bytes leave room for a last one of 10, not 11.
+        let thirty = WireFrame.bytes(fin: false, opcode: Opcode.continuation.rawValue,
+                                     payload: WireFrame.pattern(30), key: key)
+        func last(_ length: Int) -> [UInt8] {
+            WireFrame.bytes(opcode: Opcode.continuation.rawValue, payload: WireFrame.pattern(length), key: key)
+        }
+        #expect(parseError(first(30) + thirty + thirty + last(10), role: .server, maxFrameSize: 100,
+                           maxMessageSize: 100) == nil)
+        #expect(parseError(first(30) + thirty + thirty + last(11), role: .server, maxFrameSize: 100,
+                           maxMessageSize: 100)
                 == WebSocketProtocolError(code: .messageTooBig, reason: "message exceeds limit of 100 bytes"))
     }
 
-    @Test("messageBytesSoFar counts only for continuation frames")
-    func messageBytesSoFarIgnoredForNewMessages() {
+    @Test("the bytes of a message count only for its own continuation frames: a message's final frame starts the count again")
+    func messageBytesIgnoredForNewMessages() {
+        let ninetyNine = WireFrame.bytes(opcode: Opcode.text.rawValue, payload: WireFrame.pattern(99).map { $0 & 0x7F },
+                                         key: key)
         let text = WireFrame.bytes(opcode: Opcode.text.rawValue, payload: WireFrame.pattern(40).map { $0 & 0x7F },
                                    key: key)
-        #expect(parseError(text, role: .server, maxFrameSize: 100, maxMessageSize: 100, messageBytesSoFar: 99) == nil)
+        #expect(parseError(ninetyNine + text, role: .server, maxFrameSize: 100, maxMessageSize: 100) == nil)
+        // After a final continuation frame, too.
+        let unfinished = WireFrame.bytes(fin: false, opcode: Opcode.binary.rawValue, payload: WireFrame.pattern(60),
+                                         key: key)
+        let end = WireFrame.bytes(opcode: Opcode.continuation.rawValue, payload: WireFrame.pattern(39), key: key)
+        #expect(parseError(unfinished + end + text + unfinished, role: .server, maxFrameSize: 100,
+                           maxMessageSize: 100) == nil)
+    }
+
+    @Test("control frames between fragments do not count towards the message")
+    func controlFramesDoNotCount() {
+        let first = WireFrame.bytes(fin: false, opcode: Opcode.binary.rawValue, payload: WireFrame.pattern(60), key: key)
+        let ping = WireFrame.bytes(opcode: Opcode.ping.rawValue, payload: WireFrame.pattern(100), key: key)
+        let continuation = WireFrame.bytes(opcode: Opcode.continuation.rawValue, payload: WireFrame.pattern(40),
+                                           key: key)
+        #expect(parseError(first + ping + continuation, role: .server, maxFrameSize: 100, maxMessageSize: 100) == nil)
     }
 }

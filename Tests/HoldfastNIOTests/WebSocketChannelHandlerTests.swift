@@ -93,4 +93,41 @@ struct WebSocketChannelHandlerTests {
         #expect(try server.channel.readOutbound(as: ByteBuffer.self) == nil)
         #expect(try server.written() == serverFrame(opcode: 0x1, payload: [0x61]) + serverFrame(opcode: 0x2, payload: [1, 2]))
     }
+
+    @Test func aMessageSentDuringAFragmentedMessageFollowsItsFinalFragmentAndItsFutureCompletesThen() throws {
+        let server = try EmbeddedServer()
+        let handler = try server.upgrade().handler.value
+        _ = handler.sendFragment(ByteBuffer(string: "ab"), of: .text, isFinal: false)
+        let held = handler.send(.binary([1]))
+        #expect(try server.written() == [0x01, 0x02] + Array("ab".utf8))
+        _ = handler.sendFragment(ByteBuffer(string: "cd"), of: .text, isFinal: true)
+        #expect(try server.written() == [0x80, 0x02] + Array("cd".utf8) + serverFrame(opcode: 0x2, payload: [1]))
+        try held.wait()
+    }
+
+    @Test func aPongSucceedsTheFutureOfItsPingAndOfEveryEarlierOne() throws {
+        let server = try EmbeddedServer()
+        let handler = try server.upgrade().handler.value
+        let first = handler.sendPing(ByteBuffer(bytes: [1]))
+        let second = handler.sendPing(ByteBuffer(bytes: [2]))
+        let third = handler.sendPing(ByteBuffer(bytes: [3]))
+        _ = try server.written()
+        try server.receive(maskedFrame(opcode: 0xA, payload: [2]))
+        try first.wait()
+        try second.wait()
+        // The third is still waiting: the connection's end fails it.
+        try server.receive(maskedFrame(opcode: 0x8, payload: closePayload(1000, "")))
+        #expect(throws: WebSocketError.self) { try third.wait() }
+    }
+
+    @Test func theIdleCheckAndKeepaliveTasksEndWithTheConnection() throws {
+        let server = try EmbeddedServer(configuration: .init(pingInterval: .seconds(20), pongTimeout: .seconds(5)),
+                                        adjust: { $0.idleTimeout = .seconds(30) })
+        _ = try server.upgrade()
+        try server.receive(maskedFrame(opcode: 0x8, payload: closePayload(1000, "")))
+        #expect(try server.written() == serverFrame(opcode: 0x8, payload: closePayload(1000, "")))
+        #expect(!server.channel.isActive)
+        server.channel.embeddedEventLoop.advanceTime(by: .hours(1))
+        #expect(try server.written() == [])
+    }
 }

@@ -117,7 +117,9 @@ struct ReconnectTests {
                                                          shutdownSpread: .milliseconds(10))
         try await withThrowingTaskGroup(of: Void.self) { group in
             defer { group.cancelAll() }
-            let (server, port) = try await startServer(in: &group, configuration: configuration, handler: { _ in })
+            // The handler stays until the connection ends: the close is the shutdown's.
+            let (server, port) = try await startServer(in: &group, configuration: configuration,
+                                                       handler: { ws in for await _ in ws.messages {} })
             let ws = Self.client(port: port, policy: ReconnectPolicy(), clock: clock)
             group.addTask { try await ws.run() }
             #expect(try await Self.nextEvent(ws) == .connecting(attempt: 0))

@@ -60,7 +60,7 @@ public final class TransferReceiver: Sendable {
             }
             if let maxMessageSize, message.data.readableBytes > maxMessageSize {
                 // The same words as the connection's own 1009, so the sender reads the limit.
-                await webSocket.close(code: .messageTooBig, reason: "message exceeds limit of \(maxMessageSize) bytes")
+                await webSocket.close(code: .messageTooBig, reason: CloseFrame.messageTooBigReason(limit: maxMessageSize))
                 break
             }
             let decoded: TransferMessage
