@@ -56,6 +56,7 @@ final class ServerMetrics: Sendable {
             statistics.messagesSent += shard.messagesSent.load(ordering: .relaxed)
             statistics.bytesReceived += shard.bytesReceived.load(ordering: .relaxed)
             statistics.bytesSent += shard.bytesSent.load(ordering: .relaxed)
+            statistics.slowConsumersClosed += shard.slowConsumersClosed.load(ordering: .relaxed)
         }
         return statistics
     }
@@ -70,6 +71,7 @@ struct RecordedMetrics: Sendable {
     let messagesSent = Counter(label: "holdfast_server_messages_total", dimensions: [("direction", "sent")])
     let bytesReceived = Counter(label: "holdfast_server_bytes_total", dimensions: [("direction", "received")])
     let bytesSent = Counter(label: "holdfast_server_bytes_total", dimensions: [("direction", "sent")])
+    let slowConsumersClosed = Counter(label: "holdfast_server_slow_consumers_total")
 }
 
 /// The message and byte counters of one event loop's connections. Only that loop writes them,
@@ -79,6 +81,7 @@ final class TrafficShard: WebSocketTrafficObserver {
     let messagesSent = ManagedAtomic<Int>(0)
     let bytesReceived = ManagedAtomic<Int>(0)
     let bytesSent = ManagedAtomic<Int>(0)
+    let slowConsumersClosed = ManagedAtomic<Int>(0)
     private let recorded: RecordedMetrics
 
     init(recorded: RecordedMetrics) {
@@ -92,6 +95,11 @@ final class TrafficShard: WebSocketTrafficObserver {
             messagesReceived.wrappingIncrement(ordering: .relaxed)
             recorded.messagesReceived.increment()
         }
+    }
+
+    func backlogExceeded() {
+        slowConsumersClosed.wrappingIncrement(ordering: .relaxed)
+        recorded.slowConsumersClosed.increment()
     }
 
     func sent(bytes: Int, endsMessage: Bool) {

@@ -24,10 +24,14 @@ public struct WebSocketServerStatistics: Sendable, Hashable {
     /// How many connections ended with each close code (``CloseOutcome/code``: 1006 for a
     /// connection that ended without a close handshake).
     public var closes: [CloseCode: Int]
+    /// Connections closed for reading too slowly: their outbound backlog passed
+    /// ``WebSocketConfiguration/maxBacklog`` (each also counts as a 1013 in ``closes``).
+    public var slowConsumersClosed: Int
 
     /// Creates statistics; every count defaults to zero.
     public init(openConnections: Int = 0, totalConnections: Int = 0, messagesReceived: Int = 0, messagesSent: Int = 0,
-                bytesReceived: Int = 0, bytesSent: Int = 0, closes: [CloseCode: Int] = [:]) {
+                bytesReceived: Int = 0, bytesSent: Int = 0, closes: [CloseCode: Int] = [:],
+                slowConsumersClosed: Int = 0) {
         self.openConnections = openConnections
         self.totalConnections = totalConnections
         self.messagesReceived = messagesReceived
@@ -35,5 +39,6 @@ public struct WebSocketServerStatistics: Sendable, Hashable {
         self.bytesReceived = bytesReceived
         self.bytesSent = bytesSent
         self.closes = closes
+        self.slowConsumersClosed = slowConsumersClosed
     }
 }

@@ -109,6 +109,10 @@ struct Serve: AsyncParsableCommand {
           help: "Decline permessage-deflate (accepted by default): every message goes uncompressed.")
     var noCompression = false
 
+    @Option(name: .customLong("max-backlog"),
+            help: "Bytes that may wait for a client that reads slowly; past it the client is closed with 1013 (0: no limit).")
+    var maxBacklog = WebSocketConfiguration.defaultMaxBacklog
+
     @Option(name: .customLong("close-timeout"), help: "Seconds a close handshake waits for the client's answer.")
     var closeTimeout: Double = 10
 
@@ -171,6 +175,7 @@ struct Serve: AsyncParsableCommand {
         if overwrite, mode != .files { throw Terminal.fail("--overwrite is for --mode files") }
         guard filesIdleTimeout > 0 else { throw ValidationError("--files-idle-timeout must be positive") }
         guard closeTimeout >= 0 else { throw ValidationError("--close-timeout must not be negative") }
+        guard maxBacklog >= 0 else { throw ValidationError("--max-backlog must not be negative") }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
         if let shutdownSpread, shutdownSpread < 0 { throw ValidationError("--shutdown-spread must not be negative") }
         guard handshakeTimeout >= 0 else { throw ValidationError("--handshake-timeout must not be negative") }
@@ -208,7 +213,8 @@ struct Serve: AsyncParsableCommand {
             receiveMode: stream ? .fragments(maxMessageSize: maxMessageSize) : .messages,
             closeTimeout: .nanoseconds(Int64(closeTimeout * 1e9)),
             compression: noCompression ? nil : PerMessageDeflateConfiguration(),
-            pingInterval: pingInterval.map { .nanoseconds(Int64($0 * 1e9)) })
+            pingInterval: pingInterval.map { .nanoseconds(Int64($0 * 1e9)) },
+            maxBacklog: maxBacklog > 0 ? maxBacklog : nil)
         let board = StatusBoard(limits: limits(webSocket))
         let configuration = WebSocketServerConfiguration(
             host: host, port: port, webSocket: webSocket,
@@ -304,6 +310,8 @@ struct Serve: AsyncParsableCommand {
             ("Largest message", Self.size(maxMessageSize) + " (more: close 1009)"),
             ("Largest frame", Self.size(webSocket.effectiveMaxFrameSize) + " (more: close 1009)"),
             ("Fragments sent", fragmentSize.map { "at most " + Self.size($0) } ?? "none (whole messages)"),
+            ("Outbound backlog", maxBacklog > 0 ? "at most " + Self.size(maxBacklog) + " per client (more: close 1013)"
+                : "no limit"),
             ("Close handshake timeout", Self.seconds(closeTimeout)),
             ("Drain timeout on shutdown", Self.seconds(drainTimeout)),
         ]

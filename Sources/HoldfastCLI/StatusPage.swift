@@ -28,6 +28,8 @@ enum StatusPage {
             <thead><tr><th>Code</th><th>Name</th><th class="number">Connections</th></tr></thead>
             <tbody id="closes">\(closeRows(snapshot.closes))</tbody>
             </table>
+            <p class="muted"><span id="slow">\(snapshot.slowConsumersClosed)</span> closed for reading too slowly \
+            (1013, outbound backlog over the limit)</p>
             <h2>Limits in force</h2>
             <table class="limits">
             <tbody>
@@ -136,6 +138,7 @@ enum StatusPage {
               td.colSpan = 3; tr.append(td); rows.push(tr);
             }
             $("closes").replaceChildren(...rows);
+            $("slow").textContent = s.slowConsumersClosed;
           }
           function connect() {
             const socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "\(StatusBoard.path)");

@@ -30,6 +30,8 @@ struct StatusSnapshot: Encodable, Sendable {
     let sentPerSecond: Double?
     /// Closes by code, in code order.
     let closes: [Close]
+    /// Clients closed for reading too slowly (their outbound backlog passed the budget).
+    let slowConsumersClosed: Int
     let uptimeSeconds: Int
 
     /// The page's figures from the server's `statistics` less the `viewers`' own share; the
@@ -51,6 +53,7 @@ struct StatusSnapshot: Encodable, Sendable {
             let info = CloseCodeCatalog.entry(for: code)
             return Close(code: Int(code.rawValue), name: info.name, title: info.title, count: remaining)
         }.sorted { $0.code < $1.code }
+        slowConsumersClosed = statistics.slowConsumersClosed - viewers.slowConsumersClosed
         self.uptimeSeconds = uptimeSeconds
     }
 

@@ -275,11 +275,18 @@ extension CloseCodeCatalog {
                     """,
                 whenSeen: """
                     When a server is at its connection limit, shedding load, rate-limiting new sessions or \
-                    waiting for a dependency to come back.
+                    waiting for a dependency to come back. A Holdfast server also sends it to a client that \
+                    reads too slowly: more than its outbound budget waited to be written (`outbound backlog \
+                    exceeds limit of N bytes`), or nothing was read for the idle timeout while writes waited \
+                    (`nothing read for N s`). The reason tells a slow reader from a server that is leaving, \
+                    which says 1001.
                     """,
                 howToFix: """
                     Reconnect later with exponential backoff and jitter — not at once, which adds to the load. \
-                    On the server side, add capacity or raise the connection limits if it happens routinely.
+                    On the server side, add capacity or raise the connection limits if it happens routinely. \
+                    A slow reader should read as fast as messages arrive (process them off the reading task) \
+                    and resume from where it was (channels recover by offset); or the operator raises the \
+                    budget (`--max-backlog`).
                     """,
                 action: "wait, then reconnect with exponential backoff and jitter")
         case 1014:

@@ -287,11 +287,18 @@ extension CloseCodeCatalog {
                     """,
                 whenSeen: """
                     Cuando un servidor ha llegado a su límite de conexiones, está descartando carga, limita la \
-                    creación de sesiones nuevas o espera a que vuelva una dependencia.
+                    creación de sesiones nuevas o espera a que vuelva una dependencia. Un servidor Holdfast \
+                    también lo envía a un cliente que lee demasiado despacio: esperaba por escribir más de su \
+                    presupuesto de salida (`outbound backlog exceeds limit of N bytes`), o no leyó nada durante \
+                    el tiempo de inactividad mientras había escrituras pendientes (`nothing read for N s`). El \
+                    motivo distingue a un lector lento de un servidor que se va, que envía 1001.
                     """,
                 howToFix: """
                     Reconecta más tarde con espera exponencial y jitter, no de inmediato, porque eso aumenta la \
-                    carga. En el servidor, añade capacidad o sube los límites de conexiones si ocurre a menudo.
+                    carga. En el servidor, añade capacidad o sube los límites de conexiones si ocurre a menudo. \
+                    Un lector lento debe leer al ritmo al que llegan los mensajes (procesándolos fuera de la \
+                    tarea que lee) y reanudar desde donde estaba (los canales se recuperan por offset); o el \
+                    operador sube el presupuesto (`--max-backlog`).
                     """,
                 action: "deja pasar un tiempo y reconecta con espera exponencial y jitter")
         case 1014:

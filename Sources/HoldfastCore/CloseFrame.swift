@@ -24,6 +24,20 @@ public struct CloseFrame: Sendable, Hashable, CustomStringConvertible {
         reason.isEmpty ? "\(effectiveCode)" : "\(effectiveCode): \(reason.escapingControlCharacters)"
     }
 
+    /// The reason of the 1013 close for a peer whose outbound backlog passed `limit` bytes
+    /// (``WebSocketConfiguration/maxBacklog``): `outbound backlog exceeds limit of 4194304 bytes
+    /// (reading too slowly)`. Code and words tell "you read too slowly" from "the server is
+    /// leaving" (1001).
+    public static func backlogExceededReason(limit: Int) -> String {
+        "outbound backlog exceeds limit of \(limit) bytes (reading too slowly)"
+    }
+
+    /// The reason of a 1013 close for a peer that read nothing while writes waited for
+    /// `timeout`: `nothing read for 30 s (reading too slowly)`.
+    public static func readingStalledReason(after timeout: TimeAmount) -> String {
+        "nothing read for \(timeout.readableDescription) (reading too slowly)"
+    }
+
     /// The reason of the 1009 close that refuses a message over `limit` bytes —
     /// `message exceeds limit of 1048576 bytes` — in the form ``namedLimit`` reads back. Every
     /// 1009 Holdfast sends for a message, and every refusal before sending, uses these words.

@@ -109,6 +109,10 @@ public struct ConnectionStateMachine {
     private var timers: ConnectionTimers
     /// permessage-deflate as agreed in the handshake, if it was.
     public let compression: PerMessageDeflateParameters?
+    /// The outbound budget (``WebSocketConfiguration/maxBacklog``) in bytes, `UInt32.max`
+    /// without one (a budget is never gigabytes). Four bytes, last: they fit in what the
+    /// layout's alignment leaves, so the machine's stride does not grow.
+    private let maxBacklog: UInt32
 
     /// Creates the machine for one upgraded connection.
     /// - Parameters:
@@ -125,6 +129,7 @@ public struct ConnectionStateMachine {
                 randomSource: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.role = role
         self.closeTimeout = configuration.closeTimeout
+        self.maxBacklog = configuration.maxBacklog.map { UInt32(clamping: $0) } ?? .max
         self.assembler = InboundMessageAssembler(role: role, configuration: configuration, compression: compression)
         self.framer = OutboundFramer(role: role, configuration: configuration, peerLimits: peerLimits,
                                      compression: compression, randomSource: randomSource)
@@ -191,16 +196,38 @@ public struct ConnectionStateMachine {
     /// The idle check scheduled with ``Action/scheduleIdleCheck(at:)`` is due at `now`. Closes the
     /// connection (``idleTimeoutElapsed(after:)``) if nothing arrived for the whole timeout, else
     /// schedules the next check. While `readingPaused` (this side stopped reading), the quiet time
-    /// counts from `now`. Drain ``nextAction()`` afterwards.
-    public mutating func idleCheckDue(now: NIODeadline, readingPaused: Bool) {
+    /// counts from `now`. A peer that has read nothing for the whole timeout while writes waited
+    /// for it (since `writesStalledSince`, when the socket stopped taking them) is closed with
+    /// 1013 and the reason ``CloseFrame/readingStalledReason(after:)``. Drain ``nextAction()``
+    /// afterwards.
+    public mutating func idleCheckDue(now: NIODeadline, readingPaused: Bool, writesStalledSince: NIODeadline? = nil) {
         guard var idle = timers.idle, canSend else { return }
-        let result = idle.checkDue(now: now, readingPaused: readingPaused)
+        let result = idle.checkDue(now: now, readingPaused: readingPaused, writesStalledSince: writesStalledSince)
         timers.idle = idle
         switch result {
-        case .elapsed: idleTimeoutElapsed(after: idle.timeout)
-        case .checkAgain(let deadline): pending.append(.scheduleIdleCheck(at: deadline))
+        case .elapsed:
+            idleTimeoutElapsed(after: idle.timeout)
+        case .readingStalled:
+            fail(.readingStalled(after: idle.timeout))
+        case .checkAgain(let deadline):
+            pending.append(.scheduleIdleCheck(at: deadline))
         }
     }
+
+    /// What waits to be written to the peer measured `bytes` while the socket was not writable
+    /// and more was about to be sent. Over the outbound budget
+    /// (``WebSocketConfiguration/maxBacklog``) the connection is closed with 1013 Try Again Later
+    /// and the reason ``CloseFrame/backlogExceededReason(limit:)``: the peer reads too slowly,
+    /// and nothing more is sent to it. Drain ``nextAction()`` afterwards.
+    public mutating func outboundBacklogMeasured(_ bytes: Int) {
+        guard hasOutboundBudget, bytes > Int(maxBacklog), case .open = state else { return }
+        // Failed, not merely closed: the peer's behaviour ends the connection, and the outcome
+        // says 1013 whether or not the slow reader ever answers.
+        fail(.backlogExceeded(limit: Int(maxBacklog)))
+    }
+
+    /// Whether the outbound budget is worth measuring: there is one.
+    public var hasOutboundBudget: Bool { maxBacklog != .max }
 
     /// The keepalive ping scheduled with ``Action/scheduleKeepalivePing(in:)`` is due: it is
     /// written, and its pong's deadline scheduled, unless the close handshake began. Drain

@@ -1,6 +1,7 @@
 import NIOCore
 
-/// The idle timeout of one connection: closes it once nothing has arrived for ``timeout``.
+/// The idle timeout of one connection: closes it once nothing has arrived for ``timeout``, or
+/// once the peer has read nothing for as long while writes wait for it.
 ///
 /// It never reads a clock: receipts and checks come with the time they happened at, and each
 /// check answers with the time of the next one.
@@ -9,6 +10,9 @@ struct IdleTimeoutStateMachine: Hashable {
     enum CheckResult: Hashable {
         /// Nothing arrived for the whole timeout: close the connection.
         case elapsed
+        /// Writes waited for the whole timeout without the peer reading any: close the
+        /// connection as a slow reader.
+        case readingStalled
         /// Something arrived since: check again at this time.
         case checkAgain(at: NIODeadline)
     }
@@ -32,11 +36,14 @@ struct IdleTimeoutStateMachine: Hashable {
         lastReceived = now
     }
 
-    /// A scheduled check is due at `now`. While this side has stopped reading (a slow consumer,
-    /// a full socket) the peer may well be sending: the quiet time counts from when reading resumes.
-    mutating func checkDue(now: NIODeadline, readingPaused: Bool) -> CheckResult {
+    /// A scheduled check is due at `now`. A peer that has read nothing for the whole timeout
+    /// while writes waited (since `writesStalledSince`, when the socket stopped taking them) is a
+    /// stalled reader. Otherwise, while this side has stopped reading (a slow consumer, a full
+    /// socket) the peer may well be sending: the quiet time counts from when reading resumes.
+    mutating func checkDue(now: NIODeadline, readingPaused: Bool, writesStalledSince: NIODeadline? = nil) -> CheckResult {
+        if let since = writesStalledSince, now - since >= timeout { return .readingStalled }
         if readingPaused { lastReceived = now }
         if now - lastReceived >= timeout { return .elapsed }
-        return .checkAgain(at: nextCheck)
+        return .checkAgain(at: writesStalledSince.map { min(nextCheck, $0 + timeout) } ?? nextCheck)
     }
 }

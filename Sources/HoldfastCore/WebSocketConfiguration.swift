@@ -41,6 +41,13 @@ public struct WebSocketConfiguration: Sendable, Hashable {
     public var pingInterval: TimeAmount?
     /// How long a keepalive ping waits for its pong. Default 10 s.
     public var pongTimeout: TimeAmount
+    /// The outbound budget: the bytes that may wait to be written to a peer that reads slowly.
+    /// A message sent while more than this waits is refused, and the connection is closed with
+    /// 1013 Try Again Later and the reason `outbound backlog exceeds limit of N bytes (reading too
+    /// slowly)`, so that one slow reader costs bounded memory and never slows the others. A
+    /// single message of any size can always be queued on an empty backlog. Default 4 MiB: a few
+    /// seconds of a busy feed; `nil`: no limit (only for peers you trust to read).
+    public var maxBacklog: Int?
 
     /// One mebibyte, the default message limit.
     public static let defaultMaxMessageSize = 1 << 20
@@ -49,7 +56,8 @@ public struct WebSocketConfiguration: Sendable, Hashable {
     public init(maxMessageSize: Int = defaultMaxMessageSize, maxFrameSize: Int? = nil, fragmentSize: Int? = nil,
                 receiveMode: ReceiveMode = .messages, closeTimeout: TimeAmount = .seconds(10),
                 compression: PerMessageDeflateConfiguration? = PerMessageDeflateConfiguration(),
-                pingInterval: TimeAmount? = nil, pongTimeout: TimeAmount = .seconds(10)) {
+                pingInterval: TimeAmount? = nil, pongTimeout: TimeAmount = .seconds(10),
+                maxBacklog: Int? = defaultMaxBacklog) {
         self.maxMessageSize = maxMessageSize
         self.maxFrameSize = maxFrameSize
         self.fragmentSize = fragmentSize
@@ -58,7 +66,11 @@ public struct WebSocketConfiguration: Sendable, Hashable {
         self.compression = compression
         self.pingInterval = pingInterval
         self.pongTimeout = pongTimeout
+        self.maxBacklog = maxBacklog
     }
+
+    /// Four mebibytes, the default outbound budget.
+    public static let defaultMaxBacklog = 4 << 20
 
     /// The limit on a whole received message in force: ``maxMessageSize``, or in
     /// ``ReceiveMode/fragments(maxMessageSize:)`` the streamed limit (`Int.max` when unbounded).

@@ -10,6 +10,9 @@ final class ScheduledTimers {
     var keepalivePing: Scheduled<Void>? { didSet { oldValue?.cancel() } }
     /// The deadline of the keepalive ping waiting for its pong.
     var pongDeadline: Scheduled<Void>? { didSet { oldValue?.cancel() } }
+    /// Since when the socket has not taken what is written (the peer does not read), for the
+    /// idle timeout's stalled-reader check.
+    var writesStalledSince: NIODeadline?
 
     /// Cancels every task: the connection ended.
     func cancelAll() {

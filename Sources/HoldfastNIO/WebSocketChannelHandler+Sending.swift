@@ -50,6 +50,7 @@ extension WebSocketChannelHandler {
     func encode(_ message: WebSocketMessage, context: ChannelHandlerContext)
         -> ConnectionStateMachine.SendDisposition
     {
+        checkOutboundBudget(context: context)
         // Only a message that may go out now takes the event loop's spare memory.
         if machine.canSend, !machine.isSendingFragmentedMessage { startBatchIfNeeded() }
         let disposition = machine.send(message, into: &batch) { writeSeparately(&$0, $1, context: context) }
@@ -63,6 +64,7 @@ extension WebSocketChannelHandler {
     /// messages it held meanwhile went out with it.
     func encodeFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool,
                                 context: ChannelHandlerContext) -> ConnectionStateMachine.FragmentDisposition {
+        checkOutboundBudget(context: context)
         if machine.canSend { startBatchIfNeeded() }
         let disposition = machine.sendFragment(data, of: kind, isFinal: isFinal, into: &batch) {
             writeSeparately(&$0, $1, context: context)
@@ -78,6 +80,22 @@ extension WebSocketChannelHandler {
             }
         }
         return disposition
+    }
+
+    /// Before more is sent to a peer that is not reading (the socket is not writable), tells the
+    /// machine what waits for it — the channel's buffered bytes and the batch — so that it
+    /// closes a connection over its outbound budget (1013) rather than let the backlog grow.
+    /// A writable socket costs one check.
+    func checkOutboundBudget(context: ChannelHandlerContext) {
+        guard machine.hasOutboundBudget, !context.channel.isWritable else { return }
+        let buffered = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        let wasOpen = machine.canSend
+        machine.outboundBacklogMeasured(buffered + batch.readableBytes)
+        guard wasOpen, !machine.canSend else { return }
+        logger.info("closing a connection that reads too slowly", metadata: ["backlog": "\(buffered + batch.readableBytes)"])
+        trafficObserver?.backlogExceeded()
+        runActions(context: context)
+        flushIfNeeded(context: context)
     }
 
     /// Writes everything tasks queued since the last drain, then flushes once.

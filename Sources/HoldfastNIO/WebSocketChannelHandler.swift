@@ -33,7 +33,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     // WebSocketChannelHandler+Output.swift) share is internal, not private; nothing outside this
     // type touches it.
     var machine: ConnectionStateMachine
-    private let logger: Logger
+    let logger: Logger
     /// The limits the peer announced in the handshake, if any.
     public var peerLimits: AnnouncedLimits { machine.peerLimits }
     /// For each message the machine holds until a fragmented message ends (RFC 6455 §5.4), its
@@ -223,7 +223,8 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         guard let context else { return }
         let wasOpen = machine.canSend
         // This side stopped reading (a slow consumer, a full socket): the peer may be sending.
-        machine.idleCheckDue(now: context.eventLoop.now, readingPaused: readPaused || pausedForWritability)
+        machine.idleCheckDue(now: context.eventLoop.now, readingPaused: readPaused || pausedForWritability,
+                             writesStalledSince: scheduledTimers?.writesStalledSince)
         if wasOpen, !machine.canSend { logger.debug("closing an idle connection") }
         runActions(context: context)
         flushIfNeeded(context: context)
@@ -272,7 +273,17 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        outbound?.setWritable(context.channel.isWritable)
+        let isWritable = context.channel.isWritable
+        outbound?.setWritable(isWritable)
+        // Kept here, not in the machine: writability changes inside a write the machine is
+        // making (a large payload written as it is), and the machine is told at the idle check.
+        if let scheduledTimers {
+            scheduledTimers.writesStalledSince = isWritable ? nil : scheduledTimers.writesStalledSince ?? context.eventLoop.now
+        }
+        // A peer that does not read gets nothing more read from it either: whatever this side
+        // writes (echoes, pongs, close frames, pushes) stays within the socket's buffers and the
+        // channel's high watermark, and what the peer sends waits in its own socket.
+        if !isWritable { pausedForWritability = true }
         if context.channel.isWritable, pausedForWritability {
             pausedForWritability = false
             if readPending {
@@ -340,7 +351,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     // MARK: - Executing the state machine's actions
 
-    private func runActions(context: ChannelHandlerContext) {
+    func runActions(context: ChannelHandlerContext) {
         while let action = machine.nextAction() {
             switch action {
             case .deliver(let message):

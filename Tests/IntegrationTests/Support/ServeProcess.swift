@@ -74,6 +74,16 @@ final class ServeProcess: Sendable {
         return try await body(server)
     }
 
+    /// The server process's resident memory now, from `/proc/PID/status` (`VmRSS`), in bytes.
+    func residentBytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+            throw Failed(description: "no VmRSS in /proc/\(process.processIdentifier)/status")
+        }
+        return kilobytes * 1024
+    }
+
     /// The server's URL for `path`, at `host` (default its address; `localhost` for a name that
     /// TLS verifies).
     func url(_ path: String = "/", host: String = "127.0.0.1") -> String {
