@@ -44,26 +44,36 @@ public struct WebSocketServerConfiguration: Sendable {
     /// a TLS handshake, whichever way connections are handled. Default `nil`: plain `ws://`, for
     /// loopback or behind a proxy that terminates TLS.
     public var tls: WebSocketServerTLS?
-    /// How long a new connection may take to deliver its whole upgrade request (TLS handshake
-    /// included) before it is answered 408 Request Timeout and closed: the defence against
-    /// slow-loris clients. Default 10 s; `nil`: no limit.
-    public var handshakeTimeout: TimeAmount?
-    /// The most bytes an upgrade request's header fields may take together (and any one of
-    /// them); more gets 431 Request Header Fields Too Large. Default 32 KiB.
-    public var maxHandshakeHeaderSize: Int
-    /// The most WebSocket connections open at once: a handshake over it gets 503 Service
-    /// Unavailable with `Retry-After: 1` (and a connection that gets past the check while others
-    /// complete on other threads is closed at once with 1013 Try Again Later). Default `nil`: no
-    /// limit beyond the process's file descriptors.
-    public var maxConnections: Int?
-    /// Connections whose peer sends nothing (no message, ping or pong) for this long are closed
-    /// with 1001 Going Away and the reason `nothing received for N s`; the time does not run
-    /// while the server has stopped reading. Default `nil`: kept however quiet.
-    public var idleTimeout: TimeAmount?
-    /// The origins browsers may connect from (`Origin`, e.g. `https://example.com`, compared
-    /// without regard to case); any other gets 403 Forbidden. Requests without an `Origin`, which
-    /// browsers always send, are let through. Default `nil`: every origin.
-    public var allowedOrigins: [String]?
+    /// What the server refuses to let clients do to it: the handshake timeout, the header size
+    /// limit, the connection limit, the idle timeout and the allowed origins. Default
+    /// ``ServerProtections``' defaults: a 10 s handshake timeout and 32 KiB of headers.
+    public var protections: ServerProtections
+
+    /// ``ServerProtections/handshakeTimeout`` of ``protections``.
+    public var handshakeTimeout: TimeAmount? {
+        get { protections.handshakeTimeout }
+        set { protections.handshakeTimeout = newValue }
+    }
+    /// ``ServerProtections/maxHeaderSize`` of ``protections``.
+    public var maxHandshakeHeaderSize: Int {
+        get { protections.maxHeaderSize }
+        set { protections.maxHeaderSize = newValue }
+    }
+    /// ``ServerProtections/maxConnections`` of ``protections``.
+    public var maxConnections: Int? {
+        get { protections.maxConnections }
+        set { protections.maxConnections = newValue }
+    }
+    /// ``ServerProtections/idleTimeout`` of ``protections``.
+    public var idleTimeout: TimeAmount? {
+        get { protections.idleTimeout }
+        set { protections.idleTimeout = newValue }
+    }
+    /// ``ServerProtections/allowedOrigins`` of ``protections``.
+    public var allowedOrigins: [String]? {
+        get { protections.allowedOrigins }
+        set { protections.allowedOrigins = newValue }
+    }
 
     /// Creates a configuration; every parameter defaults as documented on its property.
     public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
@@ -72,9 +82,7 @@ public struct WebSocketServerConfiguration: Sendable {
                 plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
                 threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
                 shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil,
-                tls: WebSocketServerTLS? = nil, handshakeTimeout: TimeAmount? = .seconds(10),
-                maxHandshakeHeaderSize: Int = 32 * 1024, maxConnections: Int? = nil, idleTimeout: TimeAmount? = nil,
-                allowedOrigins: [String]? = nil) {
+                tls: WebSocketServerTLS? = nil, protections: ServerProtections) {
         self.host = host
         self.port = port
         self.webSocket = webSocket
@@ -87,11 +95,27 @@ public struct WebSocketServerConfiguration: Sendable {
         self.shutdownReason = shutdownReason
         self.shutdownSpread = shutdownSpread
         self.tls = tls
-        self.handshakeTimeout = handshakeTimeout
-        self.maxHandshakeHeaderSize = maxHandshakeHeaderSize
-        self.maxConnections = maxConnections
-        self.idleTimeout = idleTimeout
-        self.allowedOrigins = allowedOrigins
+        self.protections = protections
+    }
+
+    /// Creates a configuration with the protections given one by one, as before they were one
+    /// value (``protections``); every parameter defaults as documented on its property.
+    public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
+                subprotocols: [String] = [],
+                shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
+                plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
+                threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
+                shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil,
+                tls: WebSocketServerTLS? = nil,
+                handshakeTimeout: TimeAmount? = ServerProtections.defaultHandshakeTimeout,
+                maxHandshakeHeaderSize: Int = ServerProtections.defaultMaxHeaderSize, maxConnections: Int? = nil,
+                idleTimeout: TimeAmount? = nil, allowedOrigins: [String]? = nil) {
+        self.init(host: host, port: port, webSocket: webSocket, subprotocols: subprotocols,
+                  shouldUpgrade: shouldUpgrade, plainHTTP: plainHTTP, threads: threads, backlog: backlog,
+                  drainTimeout: drainTimeout, shutdownReason: shutdownReason, shutdownSpread: shutdownSpread,
+                  tls: tls, protections: ServerProtections(
+                      handshakeTimeout: handshakeTimeout, maxHeaderSize: maxHandshakeHeaderSize,
+                      maxConnections: maxConnections, idleTimeout: idleTimeout, allowedOrigins: allowedOrigins))
     }
 }
 
@@ -254,11 +278,8 @@ public final class WebSocketServer: Service, Sendable {
                                                trafficObserver: { metrics.observer(for: $0) })
         let spareOutputs = PerEventLoop { SpareOutputBuffer() }
         settings.spareOutput = { spareOutputs.value(for: $0) }
-        settings.handshakeTimeout = configuration.handshakeTimeout
-        settings.maxHeaderSize = configuration.maxHandshakeHeaderSize
-        settings.allowedOrigins = configuration.allowedOrigins
-        settings.idleTimeout = configuration.idleTimeout
-        let maxConnections = configuration.maxConnections
+        settings.protections = configuration.protections
+        let maxConnections = configuration.protections.maxConnections
         if let maxConnections {
             settings.isFull = { connections.openCount >= maxConnections }
         }

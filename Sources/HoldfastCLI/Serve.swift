@@ -198,10 +198,7 @@ struct Serve: AsyncParsableCommand {
             plainHTTP: { ServePages.response(to: $0, board: board) }, threads: threads,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) }, tls: tls,
-            handshakeTimeout: handshakeTimeout > 0 ? .nanoseconds(Int64(handshakeTimeout * 1e9)) : nil,
-            maxHandshakeHeaderSize: maxHeaderSize, maxConnections: maxConnections,
-            idleTimeout: idleTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
-            allowedOrigins: allowedOrigins.isEmpty ? nil : allowedOrigins)
+            protections: protections)
         let server: WebSocketServer
         var receiver: TransferReceiver?
         if mode == .files, let filesDirectory {
@@ -275,6 +272,16 @@ struct Serve: AsyncParsableCommand {
             await group.next()
             group.cancelAll()
         }
+    }
+
+    /// The protections of --handshake-timeout, --max-header-size, --max-connections,
+    /// --idle-timeout and --allowed-origin.
+    private var protections: ServerProtections {
+        ServerProtections(
+            handshakeTimeout: handshakeTimeout > 0 ? .nanoseconds(Int64(handshakeTimeout * 1e9)) : nil,
+            maxHeaderSize: maxHeaderSize, maxConnections: maxConnections,
+            idleTimeout: idleTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
+            allowedOrigins: allowedOrigins.isEmpty ? nil : allowedOrigins)
     }
 
     /// The limits and settings in force, as the status page lists them.

@@ -60,26 +60,13 @@ public struct ServerHandshakeSettings: Sendable {
     /// (``SpareOutputBuffer``), called on the connection's event loop: return the same instance
     /// for every connection of a loop. Default `nil`: each batch allocates its buffer.
     public var spareOutput: (@Sendable (any EventLoop) -> SpareOutputBuffer)?
-    /// How long a new connection may take to deliver its whole upgrade request, TLS handshake
-    /// included, before it is answered 408 Request Timeout and closed: the defence against
-    /// clients that hold connections open by sending slowly (slow-loris). `nil`: no limit.
-    /// Default 10 s.
-    public var handshakeTimeout: TimeAmount? = .seconds(10)
-    /// The most bytes the request's header fields may take together, and any one of them; a
-    /// larger request gets 431 Request Header Fields Too Large. Default 32 KiB.
-    public var maxHeaderSize = 32 * 1024
-    /// The origins browsers may connect from (`Origin` header, e.g. `https://example.com`,
-    /// compared without regard to case); any other gets 403 Forbidden. A request without an
-    /// `Origin` (not from a browser) is let through: the check protects against pages on other
-    /// sites opening connections with the user's cookies. Default `nil`: every origin.
-    public var allowedOrigins: [String]?
+    /// The server's protections: the handshake timeout, the header size limit, the allowed
+    /// origins and the idle timeout apply to each connection here. (The connection limit is
+    /// the server's to count: see ``isFull``.) Default: ``ServerProtections``' defaults.
+    public var protections = ServerProtections()
     /// Whether the server holds as many connections as it takes: a handshake completing then
     /// gets 503 Service Unavailable with `Retry-After`. Default: never full.
     public var isFull: @Sendable () -> Bool = { false }
-    /// Connections whose peer sends nothing (no message, ping or pong) for this long are closed
-    /// with 1001; the time does not run while this side has stopped reading.
-    /// Default `nil`: no limit.
-    public var idleTimeout: TimeAmount?
 
     /// Creates handshake settings.
     public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
@@ -124,8 +111,8 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let promise = channel.eventLoop.makePromise(of: ServerHandshakeOutcome.self)
         let operations = channel.pipeline.syncOperations
         var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = settings.maxHeaderSize
-        limits.maxHeaderListSize = settings.maxHeaderSize
+        limits.maxHeaderFieldSize = settings.protections.maxHeaderSize
+        limits.maxHeaderListSize = settings.protections.maxHeaderSize
         try operations.addHandler(HTTPResponseEncoder(), name: "holdfast.http-encoder")
         try operations.addHandler(
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)),
@@ -136,7 +123,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        guard let timeout = settings.handshakeTimeout else { return }
+        guard let timeout = settings.protections.handshakeTimeout else { return }
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         deadline = context.eventLoop.scheduleTask(in: timeout) {
             loopBound.value.handler.handshakeTimedOut(after: timeout, context: loopBound.value.context)
@@ -194,7 +181,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         settings.logger.debug("bad HTTP request", metadata: ["error": "\(error)"])
         if let error = error as? HTTPParserError, error == .headerOverflow {
             respond(status: .requestHeaderFieldsTooLarge,
-                    reason: "request line and headers over the limit of \(settings.maxHeaderSize) bytes", headers: [:],
+                    reason: "request line and headers over the limit of \(settings.protections.maxHeaderSize) bytes", headers: [:],
                     context: context)
         } else {
             respond(status: .badRequest, reason: "malformed HTTP request", headers: [:], context: context)
@@ -233,8 +220,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
             return
         }
         let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
-        if let allowed = settings.allowedOrigins, let origin = request.origin,
-           !allowed.contains(where: { $0.lowercased() == origin.lowercased() }) {
+        if let origin = request.origin, !settings.protections.allows(origin: origin) {
             respond(status: .forbidden, reason: "origin \(origin) is not allowed", headers: [:], context: context)
             return
         }
@@ -265,7 +251,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
                                               eventLoop: context.eventLoop, logger: settings.logger)
         handler.trafficObserver = settings.trafficObserver?(context.eventLoop)
         handler.spareOutput = settings.spareOutput?(context.eventLoop)
-        if let idleTimeout = settings.idleTimeout { handler.closeWhenIdle(for: idleTimeout) }
+        if let idleTimeout = settings.protections.idleTimeout { handler.closeWhenIdle(for: idleTimeout) }
         let onEventLoop = settings.eventLoopDelivery
         let inbound = onEventLoop == nil ? handler.makeInboundSequence() : nil
         let outbound = onEventLoop == nil ? handler.makeOutboundQueue() : nil

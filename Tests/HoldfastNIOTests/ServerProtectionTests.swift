@@ -11,7 +11,7 @@ struct ServerProtectionTests {
     private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
     @Test func aRequestStillIncompleteAtTheHandshakeTimeoutGets408AndIsClosed() throws {
-        let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
+        let server = try EmbeddedServer(adjust: { $0.protections.handshakeTimeout = .seconds(5) })
         try server.receive("GET / HTTP/1.1\r\nHost: exa")  // and then nothing more: slow-loris
         server.channel.embeddedEventLoop.advanceTime(by: .milliseconds(4999))
         #expect(try server.written() == [])
@@ -25,7 +25,7 @@ struct ServerProtectionTests {
 
     @Test func anAnswerTheTransportHoldsBackStillEndsTheConnection() throws {
         // As a TLS handler does while its handshake is incomplete: writes never complete.
-        let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
+        let server = try EmbeddedServer(adjust: { $0.protections.handshakeTimeout = .seconds(5) })
         try server.channel.pipeline.syncOperations.addHandler(WriteHolder(), position: .first)
         server.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         #expect(server.channel.isActive)
@@ -34,7 +34,7 @@ struct ServerProtectionTests {
     }
 
     @Test func aHandshakeCompletedInTimeIsNotTouchedByTheTimeout() throws {
-        let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
+        let server = try EmbeddedServer(adjust: { $0.protections.handshakeTimeout = .seconds(5) })
         _ = try server.upgrade()
         server.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
         #expect(try server.written() == [])
@@ -42,7 +42,7 @@ struct ServerProtectionTests {
     }
 
     @Test func headersOverTheLimitGet431() throws {
-        let server = try EmbeddedServer(adjust: { $0.maxHeaderSize = 1024 })
+        let server = try EmbeddedServer(adjust: { $0.protections.maxHeaderSize = 1024 })
         let cookie = String(repeating: "a", count: 2000)
         try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
         let response = text(try server.written())
@@ -52,7 +52,7 @@ struct ServerProtectionTests {
     }
 
     @Test func headersWithinTheLimitUpgrade() throws {
-        let server = try EmbeddedServer(adjust: { $0.maxHeaderSize = 1024 })
+        let server = try EmbeddedServer(adjust: { $0.protections.maxHeaderSize = 1024 })
         let cookie = String(repeating: "a", count: 700)
         try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
         #expect(text(try server.written()).hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
@@ -63,7 +63,7 @@ struct ServerProtectionTests {
                       ("Origin: HTTPS://Good.Example\r\n", "HTTP/1.1 101 Switching Protocols\r\n"),
                       ("", "HTTP/1.1 101 Switching Protocols\r\n")])
     func origins(header: String, statusLine: String) throws {
-        let server = try EmbeddedServer(adjust: { $0.allowedOrigins = ["https://good.example"] })
+        let server = try EmbeddedServer(adjust: { $0.protections.allowedOrigins = ["https://good.example"] })
         try server.receive(EmbeddedServer.upgradeRequest(extraHeaders: header))
         let response = text(try server.written())
         #expect(response.hasPrefix(statusLine), "\(response)")
@@ -82,7 +82,7 @@ struct ServerProtectionTests {
     }
 
     @Test func aConnectionThatReceivesNothingForTheIdleTimeoutIsClosedWith1001() throws {
-        let server = try EmbeddedServer(adjust: { $0.idleTimeout = .seconds(30) })
+        let server = try EmbeddedServer(adjust: { $0.protections.idleTimeout = .seconds(30) })
         _ = try server.upgrade()
         let loop = server.channel.embeddedEventLoop
         loop.advanceTime(by: .seconds(20))
