@@ -22,7 +22,7 @@ public struct WebSocketServerConfiguration: Sendable {
     /// Decides on each upgrade request (path, query, headers, origin): accept, possibly with a
     /// subprotocol and extra headers, or reject with an HTTP status. Runs on the connection's
     /// event loop, so it must not block. Default `nil`: accept every valid request.
-    public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?
+    public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision<Void>)?
     /// Answers ordinary HTTP requests (no upgrade), e.g. a status page at `/`; runs on the
     /// event loop and must not block. Default `nil`, or a `nil` answer: 426 Upgrade Required.
     public var plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)?
@@ -78,7 +78,7 @@ public struct WebSocketServerConfiguration: Sendable {
     /// Creates a configuration; every parameter defaults as documented on its property.
     public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
                 subprotocols: [String] = [],
-                shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
+                shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision<Void>)? = nil,
                 plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
                 threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
                 shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil,
@@ -102,7 +102,7 @@ public struct WebSocketServerConfiguration: Sendable {
     /// value (``protections``); every parameter defaults as documented on its property.
     public init(host: String = "127.0.0.1", port: Int = 8080, webSocket: WebSocketConfiguration = .init(),
                 subprotocols: [String] = [],
-                shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
+                shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision<Void>)? = nil,
                 plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
                 threads: Int? = nil, backlog: Int32 = 256, drainTimeout: TimeAmount = .seconds(10),
                 shutdownReason: String = "server shutting down", shutdownSpread: TimeAmount? = nil,
@@ -374,7 +374,7 @@ public final class WebSocketServer: Service, Sendable {
         return try ServerHandshakeHandler.configure(channel, settings: settings)
     }
 
-    private func effectiveShouldUpgrade() -> (@Sendable (UpgradeRequest) -> UpgradeDecision)? {
+    private func effectiveShouldUpgrade() -> (@Sendable (UpgradeRequest) -> UpgradeDecision<Void>)? {
         if let shouldUpgrade = configuration.shouldUpgrade { return shouldUpgrade }
         let supported = configuration.subprotocols
         guard !supported.isEmpty else { return nil }

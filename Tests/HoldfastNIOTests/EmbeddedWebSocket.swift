@@ -12,7 +12,7 @@ struct EmbeddedServer {
     let outcome: EventLoopFuture<ServerHandshakeOutcome>
 
     init(configuration: WebSocketConfiguration = .init(),
-         shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
+         shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision<Void>)? = nil,
          plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
          adjust: (inout ServerHandshakeSettings) -> Void = { _ in }) throws {
         var settings = ServerHandshakeSettings(configuration: configuration, shouldUpgrade: shouldUpgrade,
