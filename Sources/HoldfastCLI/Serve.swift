@@ -206,29 +206,33 @@ struct Serve: AsyncParsableCommand {
                 maxTotalBytes: filesMaxTotalBytes, maxOpenTransfers: filesMaxOpen,
                 idleTimeout: .nanoseconds(Int64(filesIdleTimeout * 1e9))), logger: logger)
             receiver = files
-            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+            server = WebSocketServer(configuration: configuration, logger: logger,
+                                     shouldUpgrade: ServeRoute.decide) { webSocket, route in
+                if route == .statusPage { return await board.serveViewer(webSocket) }
                 await files.serve(webSocket)
             }
         } else if stream {
             // Fragments go back as they arrive, through the async API: memory stays within a frame.
-            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+            server = WebSocketServer(configuration: configuration, logger: logger,
+                                     shouldUpgrade: ServeRoute.decide) { webSocket, route in
+                if route == .statusPage { return await board.serveViewer(webSocket) }
                 for await fragment in webSocket.fragments {
                     try await webSocket.sendFragment(fragment.data, of: fragment.kind, isFinal: fragment.isFinal)
                 }
             }
         } else if api == .tasks {
             // The same echo through the async API: a task per connection.
-            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+            server = WebSocketServer(configuration: configuration, logger: logger,
+                                     shouldUpgrade: ServeRoute.decide) { webSocket, route in
+                if route == .statusPage { return await board.serveViewer(webSocket) }
                 for await message in webSocket.messages {
                     try await webSocket.send(message)
                 }
             }
         } else {
             let handler = ServeHandler(mode: mode, room: BroadcastRoom(), board: board)
-            server = WebSocketServer(configuration: configuration, logger: logger, eventLoopHandler: handler)
+            server = WebSocketServer(configuration: configuration, logger: logger, shouldUpgrade: ServeRoute.decide,
+                                     eventLoopHandler: handler)
         }
         board.attach(server)
         let services = ServiceGroup(configuration: .init(

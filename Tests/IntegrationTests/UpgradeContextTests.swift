@@ -1,5 +1,4 @@
 import Holdfast
-import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -80,7 +79,7 @@ struct UpgradeContextTests {
     func slowDecision() async throws {
         // The decision waits for a lookup that never answers; the server's cancellation ends it.
         let (never, _) = AsyncStream.makeStream(of: User.self)
-        let server = WebSocketServer(configuration: Self.configuration(handshakeTimeout: .milliseconds(300)),
+        let server = WebSocketServer(configuration: Self.configuration(handshakeTimeout: .seconds(1)),
                                      logger: silentLogger, shouldUpgrade: { _ async throws -> UpgradeDecision<User> in
             for await user in never { return .accept(user) }
             return .reject(status: .serviceUnavailable, reason: "cancelled")
@@ -90,7 +89,11 @@ struct UpgradeContextTests {
         try await withRunning(server) { port in
             let (head, body) = try await rawAnswer(port: port, extraHeaders: "")
             #expect(head.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(head)")
-            #expect(body == "the upgrade was not decided within 0.3 s\n")
+            // The timeout runs from the connection's start: on a machine so busy that the request
+            // itself took the second, the server was still reading it (the embedded test times
+            // the decision's timeout exactly).
+            #expect(["the upgrade was not decided within 1 s\n", "no complete request within 1 s\n"].contains(body),
+                    "\(body)")
         }
     }
 
