@@ -4,7 +4,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
-/// The server's protections (SPEC §2), each at the byte level on an `EmbeddedChannel`, with the
+/// The server's protections (`ServerProtections`), each at the byte level on an `EmbeddedChannel`, with the
 /// embedded event loop's clock standing in for time.
 @Suite("Server protections: handshake timeout, header size, origins, connection limit, idle timeout")
 struct ServerProtectionTests {
