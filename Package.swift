@@ -149,6 +149,7 @@ let package = Package(
                 "HoldfastNIO",
                 "HoldfastTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSwift6
         ),

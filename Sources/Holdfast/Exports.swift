@@ -12,6 +12,7 @@
 @_exported import struct HoldfastCore.PerMessageDeflateParameters
 @_exported import struct HoldfastCore.PlainHTTPResponse
 @_exported import struct HoldfastCore.ReconnectPolicy
+@_exported import struct HoldfastCore.ServerProtections
 @_exported import enum HoldfastCore.Role
 @_exported import enum HoldfastCore.UpgradeDecision
 @_exported import struct HoldfastCore.UpgradeRequest

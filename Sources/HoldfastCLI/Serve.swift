@@ -221,10 +221,7 @@ struct Serve: AsyncParsableCommand {
             plainHTTP: { ServePages.response(to: $0, board: board) }, threads: threads,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) }, tls: tls,
-            handshakeTimeout: handshakeTimeout > 0 ? .nanoseconds(Int64(handshakeTimeout * 1e9)) : nil,
-            maxHandshakeHeaderSize: maxHeaderSize, maxConnections: maxConnections,
-            idleTimeout: idleTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
-            allowedOrigins: allowedOrigins.isEmpty ? nil : allowedOrigins)
+            protections: protections)
         let server: WebSocketServer
         var receiver: TransferReceiver?
         if mode == .files, let filesDirectory {
@@ -233,29 +230,33 @@ struct Serve: AsyncParsableCommand {
                 maxOpenTransfersPerConnection: filesMaxOpenPerConnection,
                 idleTimeout: .nanoseconds(Int64(filesIdleTimeout * 1e9))), overwrite: overwrite, logger: logger)
             receiver = files
-            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+            server = WebSocketServer(configuration: configuration, logger: logger,
+                                     shouldUpgrade: ServeRoute.decide) { webSocket, route in
+                if route == .statusPage { return await board.serveViewer(webSocket) }
                 await files.serve(webSocket)
             }
         } else if stream {
             // Fragments go back as they arrive, through the async API: memory stays within a frame.
-            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+            server = WebSocketServer(configuration: configuration, logger: logger,
+                                     shouldUpgrade: ServeRoute.decide) { webSocket, route in
+                if route == .statusPage { return await board.serveViewer(webSocket) }
                 for await fragment in webSocket.fragments {
                     try await webSocket.sendFragment(fragment.data, of: fragment.kind, isFinal: fragment.isFinal)
                 }
             }
         } else if api == .tasks {
             // The same echo through the async API: a task per connection.
-            server = WebSocketServer(configuration: configuration, logger: logger) { webSocket in
-                if webSocket.request.path == StatusBoard.path { return await board.serveViewer(webSocket) }
+            server = WebSocketServer(configuration: configuration, logger: logger,
+                                     shouldUpgrade: ServeRoute.decide) { webSocket, route in
+                if route == .statusPage { return await board.serveViewer(webSocket) }
                 for await message in webSocket.messages {
                     try await webSocket.send(message)
                 }
             }
         } else {
             let handler = ServeHandler(mode: mode, room: BroadcastRoom(), board: board)
-            server = WebSocketServer(configuration: configuration, logger: logger, eventLoopHandler: handler)
+            server = WebSocketServer(configuration: configuration, logger: logger, shouldUpgrade: ServeRoute.decide,
+                                     eventLoopHandler: handler)
         }
         board.attach(server)
         let services = ServiceGroup(configuration: .init(
@@ -300,6 +301,16 @@ struct Serve: AsyncParsableCommand {
             await group.next()
             group.cancelAll()
         }
+    }
+
+    /// The protections of --handshake-timeout, --max-header-size, --max-connections,
+    /// --idle-timeout and --allowed-origin.
+    private var protections: ServerProtections {
+        ServerProtections(
+            handshakeTimeout: handshakeTimeout > 0 ? .nanoseconds(Int64(handshakeTimeout * 1e9)) : nil,
+            maxHeaderSize: maxHeaderSize, maxConnections: maxConnections,
+            idleTimeout: idleTimeout.map { .nanoseconds(Int64($0 * 1e9)) },
+            allowedOrigins: allowedOrigins.isEmpty ? nil : allowedOrigins)
     }
 
     /// The limits and settings in force, as the status page lists them.

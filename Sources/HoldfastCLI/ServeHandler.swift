@@ -20,6 +20,23 @@ enum ServeAPI: String, CaseIterable, Sendable, ExpressibleByArgument {
     case tasks
 }
 
+/// What a `holdfast serve` connection is for, decided once at its upgrade from its path: the
+/// handlers then route on it without looking at the request again.
+enum ServeRoute: Sendable, Equatable {
+    /// A status page's live feed (``StatusBoard/path``).
+    case statusPage
+    /// A client of the serving mode: echo, chat room or transfers.
+    case client
+
+    /// The route of every upgrade request; every request is accepted.
+    @Sendable static func decide(_ request: UpgradeRequest) -> UpgradeDecision<ServeRoute> {
+        .accept(request.path == StatusBoard.path ? .statusPage : .client)
+    }
+}
+
+/// A connection of `holdfast serve` served on its event loop, with its route.
+typealias ServeConnection = EventLoopConnection<ServeRoute>
+
 /// The event-loop handler of `holdfast serve`: connections to ``StatusBoard/path`` are status
 /// pages, fed by the board; every other connection echoes or joins the chat room.
 struct ServeHandler: WebSocketEventLoopHandler {
@@ -27,20 +44,16 @@ struct ServeHandler: WebSocketEventLoopHandler {
     let room: BroadcastRoom
     let board: StatusBoard
 
-    private func isStatusPage(_ connection: EventLoopWebSocket) -> Bool {
-        connection.request.path == StatusBoard.path
-    }
-
-    func connectionOpened(_ connection: EventLoopWebSocket) {
-        if isStatusPage(connection) {
+    func connectionOpened(_ connection: ServeConnection) {
+        if connection.context == .statusPage {
             board.viewerOpened(connection)
         } else if mode == .broadcast {
             room.join(connection)
         }
     }
 
-    func received(_ message: WebSocketMessage, on connection: EventLoopWebSocket) {
-        if isStatusPage(connection) {
+    func received(_ message: WebSocketMessage, on connection: ServeConnection) {
+        if connection.context == .statusPage {
             board.viewerReceived(message)
             return
         }
@@ -56,8 +69,8 @@ struct ServeHandler: WebSocketEventLoopHandler {
         }
     }
 
-    func connectionClosed(_ connection: EventLoopWebSocket, outcome: CloseOutcome) {
-        if isStatusPage(connection) {
+    func connectionClosed(_ connection: ServeConnection, outcome: CloseOutcome) {
+        if connection.context == .statusPage {
             board.viewerClosed(connection, outcome: outcome)
         } else if mode == .broadcast {
             room.leave(connection)

@@ -68,7 +68,7 @@ final class StatusBoard: Sendable {
     // MARK: Viewers on the event loop
 
     /// A status page connected: push it a snapshot now and every second until it closes.
-    func viewerOpened(_ connection: EventLoopWebSocket) {
+    func viewerOpened(_ connection: ServeConnection) {
         let bound = NIOLoopBound(connection, eventLoop: connection.eventLoop)
         let push = connection.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { [self] _ in
             let message = WebSocketMessage.text(self.snapshot().json)
@@ -92,7 +92,7 @@ final class StatusBoard: Sendable {
     }
 
     /// A status page went away.
-    func viewerClosed(_ connection: EventLoopWebSocket, outcome: CloseOutcome) {
+    func viewerClosed(_ connection: ServeConnection, outcome: CloseOutcome) {
         let push = viewers.withLockedValue { viewers in
             viewers.counted.openConnections -= 1
             viewers.counted.closes[outcome.code, default: 0] += 1

@@ -38,16 +38,3 @@ public struct UpgradeRequest: Sendable {
     /// The subprotocols the client offers, in its order of preference.
     public var offeredSubprotocols: [String] { ServerHandshake.offeredSubprotocols(head.headers) }
 }
-
-/// A server's answer to an upgrade request.
-public enum UpgradeDecision: Sendable {
-    /// Upgrade, selecting `subprotocol` (one the client offered, or `nil`), adding `headers` to
-    /// the `101 Switching Protocols` response, and applying `configuration` (limits, timeouts) to
-    /// this connection instead of the server's — per-route limits.
-    case accept(subprotocol: String? = nil, headers: HTTPHeaders = [:], configuration: WebSocketConfiguration? = nil)
-    /// Refuse with an HTTP status and a short text body.
-    case reject(status: HTTPResponseStatus, reason: String)
-
-    /// Upgrade with no subprotocol and no extra headers.
-    public static var accept: UpgradeDecision { .accept(subprotocol: nil, headers: [:], configuration: nil) }
-}

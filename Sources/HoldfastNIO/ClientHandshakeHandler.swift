@@ -13,11 +13,36 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
     private let requestHead: HTTPRequestHead
     private let configuration: WebSocketConfiguration
     private let timeout: TimeAmount
-    private var timeoutTask: Scheduled<Void>?
     private let logger: Logger
     private let outcome: EventLoopPromise<UpgradedConnection>
-    private var response: HTTPResponseHead?
-    private var done = false
+    private var state = State.idle
+
+    /// Where the handshake is: the timeout lives in the states that wait for the server, so that
+    /// every transition out of them cancels it.
+    private enum State {
+        /// Not in a pipeline yet.
+        case idle
+        /// Waiting for the server's answer: the request is sent once the channel is active, and
+        /// `deadline` fails the handshake when the answer takes too long.
+        case waitingForResponse(deadline: Scheduled<Void>, requestSent: Bool, head: HTTPResponseHead?)
+        /// Decided: upgraded or failed; nothing more is read here.
+        case done
+
+        /// Leaves a waiting state for `done`; `false` when already done.
+        mutating func finish() -> Bool {
+            switch self {
+            case .waitingForResponse(let deadline, _, _):
+                deadline.cancel()
+                self = .done
+                return true
+            case .idle:
+                self = .done
+                return true
+            case .done:
+                return false
+            }
+        }
+    }
 
     /// Creates the handler; `outcome` succeeds with the upgraded connection or fails with a
     /// ``HandshakeError``.
@@ -48,26 +73,24 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
 
     public func handlerAdded(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timeoutTask = context.eventLoop.scheduleTask(in: timeout) {
+        let deadline = context.eventLoop.scheduleTask(in: timeout) {
             let (handler, context) = loopBound.value
             handler.fail(HandshakeError(status: nil, reason: "no upgrade response within \(handler.timeout.readableDescription)"),
                          context: context)
         }
+        state = .waitingForResponse(deadline: deadline, requestSent: false, head: nil)
         if context.channel.isActive { sendRequest(context: context) }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        timeoutTask?.cancel()
         // A connect that failed tears the pipeline down without the channel ever being active.
-        if !done {
-            done = true
+        if state.finish() {
             outcome.fail(HandshakeError(status: nil, reason: "the connection closed before the upgrade"))
         }
     }
 
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
-        guard !done else { return }
-        done = true
+        guard state.finish() else { return }
         outcome.fail(error)
         context.close(promise: nil)
     }
@@ -77,32 +100,29 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
         context.fireChannelActive()
     }
 
-    private var requestSent = false
-
     private func sendRequest(context: ChannelHandlerContext) {
-        guard !requestSent else { return }
-        requestSent = true
+        guard case .waitingForResponse(let deadline, false, let head) = state else { return }
+        state = .waitingForResponse(deadline: deadline, requestSent: true, head: head)
         context.write(wrapOutboundOut(.head(requestHead)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !done else { return }
+        guard case .waitingForResponse(let deadline, let requestSent, let head) = state else { return }
         switch unwrapInboundIn(data) {
-        case .head(let head):
-            response = head
+        case .head(let response):
+            state = .waitingForResponse(deadline: deadline, requestSent: requestSent, head: response)
         case .body:
             break
         case .end:
-            guard let response else { return }
-            finish(response, context: context)
+            guard let head else { return }
+            finish(head, context: context)
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         fail(HandshakeError(status: nil, reason: "the server closed the connection during the handshake"),
              context: context)
-        timeoutTask?.cancel()
         context.fireChannelInactive()
     }
 
@@ -122,8 +142,7 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
             fail(error, context: context)
             return
         }
-        done = true
-        timeoutTask?.cancel()
+        guard state.finish() else { return }
         let handler = WebSocketChannelHandler(role: .client, configuration: configuration,
                                               peerLimits: AnnouncedLimits(headers: response.headers),
                                               compression: agreement.compression, eventLoop: context.eventLoop,

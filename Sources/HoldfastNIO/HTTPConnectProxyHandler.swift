@@ -22,9 +22,33 @@ public final class HTTPConnectProxyHandler: ChannelInboundHandler, RemovableChan
     private let timeout: TimeAmount
     private let tunnel: EventLoopPromise<Void>
     private var buffered: ByteBuffer?
-    private var requestSent = false
-    private var done = false
-    private var timeoutTask: Scheduled<Void>?
+    private var state = State.idle
+
+    /// Where the tunnel is: the timeout lives in the state that waits for the proxy, so that
+    /// every transition out of it cancels it.
+    private enum State {
+        /// The `CONNECT` is not sent yet: the channel is not active.
+        case idle
+        /// The `CONNECT` is sent; `deadline` fails the tunnel when the answer takes too long.
+        case connectSent(deadline: Scheduled<Void>)
+        /// Decided: open or failed. What still arrives is kept for the handlers after this one.
+        case done
+
+        /// Leaves for `done`; `false` when already done.
+        mutating func finish() -> Bool {
+            switch self {
+            case .connectSent(let deadline):
+                deadline.cancel()
+                self = .done
+                return true
+            case .idle:
+                self = .done
+                return true
+            case .done:
+                return false
+            }
+        }
+    }
 
     /// Creates the handler.
     /// - Parameters:
@@ -52,10 +76,8 @@ public final class HTTPConnectProxyHandler: ChannelInboundHandler, RemovableChan
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        timeoutTask?.cancel()
-        if !done {
+        if state.finish() {
             // Torn down before an answer, e.g. the connect itself failed.
-            done = true
             tunnel.fail(HTTPProxyError.closed(proxy: proxy.description, target: target))
         }
         if let leftover = buffered, leftover.readableBytes > 0 {
@@ -70,8 +92,7 @@ public final class HTTPConnectProxyHandler: ChannelInboundHandler, RemovableChan
     }
 
     private func sendRequest(context: ChannelHandlerContext) {
-        guard !requestSent else { return }
-        requestSent = true
+        guard case .idle = state else { return }
         var request = "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n"
         if let authorization = proxy.authorization {
             request += "Proxy-Authorization: \(authorization)\r\n"
@@ -79,16 +100,17 @@ public final class HTTPConnectProxyHandler: ChannelInboundHandler, RemovableChan
         request += "\r\n"
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timeoutTask = context.eventLoop.scheduleTask(in: timeout) {
+        let deadline = context.eventLoop.scheduleTask(in: timeout) {
             let (handler, context) = loopBound.value
             handler.fail(.timedOut(after: handler.timeout.nanoseconds / 1_000_000, proxy: handler.proxy.description,
                                    target: handler.target), context: context)
         }
+        state = .connectSent(deadline: deadline)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        guard !done else {
+        guard case .connectSent = state else {
             // Only before the removal completes: kept for the handlers after this one.
             buffered.setOrWriteBuffer(&bytes)
             return
@@ -122,8 +144,7 @@ public final class HTTPConnectProxyHandler: ChannelInboundHandler, RemovableChan
                  context: context)
             return
         }
-        done = true
-        timeoutTask?.cancel()
+        _ = state.finish()
         // Succeeded first, so that the handlers for the tunnel are added before this one leaves
         // and hands them what followed the head.
         tunnel.succeed()
@@ -154,20 +175,16 @@ public final class HTTPConnectProxyHandler: ChannelInboundHandler, RemovableChan
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !done else {
+        guard state.finish() else {
             context.fireErrorCaught(error)
             return
         }
-        done = true
-        timeoutTask?.cancel()
         tunnel.fail(error)
         context.close(promise: nil)
     }
 
     private func fail(_ error: HTTPProxyError, context: ChannelHandlerContext) {
-        guard !done else { return }
-        done = true
-        timeoutTask?.cancel()
+        guard state.finish() else { return }
         tunnel.fail(error)
         context.close(promise: nil)
     }

@@ -11,104 +11,63 @@ public enum ServerHandshakeOutcome: Sendable {
     case notUpgraded
 }
 
-/// An upgraded connection as the NIO layer hands it to the async API.
-public struct UpgradedConnection: Sendable {
-    /// The channel of the connection.
-    public let channel: any Channel
-    /// The connection's handler, usable on the channel's event loop.
-    public let handler: NIOLoopBound<WebSocketChannelHandler>
-    /// The received messages, paced by their consumer; `nil` for connections served on the
-    /// event loop (see ``ServerHandshakeSettings/eventLoopDelivery``).
-    public let inbound: WebSocketChannelHandler.Inbound?
-    /// The upgrade request (server) or the request sent (client).
-    public let request: UpgradeRequest
-    /// The subprotocol both sides agreed on, if any.
-    public let subprotocol: String?
-    /// The headers of the server's `101` response.
-    public let responseHeaders: HTTPHeaders
-    /// The limits the peer announced (a Holdfast server announces its own to clients).
-    public let peerLimits: AnnouncedLimits
-    /// permessage-deflate as agreed in the handshake, if it was.
-    public let compression: PerMessageDeflateParameters?
-    /// Where tasks queue what they send; `nil` for connections served on the event loop.
-    public let outbound: OutboundQueue?
-}
-
-/// The settings a server applies to each connection's handshake.
-public struct ServerHandshakeSettings: Sendable {
-    /// The protocol settings of upgraded connections.
-    public var configuration: WebSocketConfiguration
-    /// Decides, on the event loop, whether to accept an upgrade; accepts all when `nil`.
-    public var shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?
-    /// Answers requests that ask for no upgrade; `nil` (or a `nil` answer) gives 426 Upgrade
-    /// Required, which tells a browser this is a WebSocket endpoint.
-    public var plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)?
-    /// Whether the server is shutting down: a handshake completing then gets 503.
-    public var isDraining: @Sendable () -> Bool
-    /// When set, connections are served on their event loop: no inbound sequence or outbound
-    /// queue is made, and this is called on the event loop with each upgraded connection before
-    /// it reads its first frame, to install its callbacks
-    /// (``WebSocketChannelHandler/deliverOnEventLoop(received:closed:)``).
-    public var eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)?
-    /// Where handshake failures are logged.
-    public var logger: Logger
-    /// Gives each upgraded connection the observer that counts its traffic, called on the
-    /// connection's event loop (so a server can keep one set of counters per event loop).
-    /// Default `nil`: nothing is counted.
-    public var trafficObserver: (@Sendable (any EventLoop) -> any WebSocketTrafficObserver)?
-    /// Gives each upgraded connection the output memory its event loop's connections share
-    /// (``SpareOutputBuffer``), called on the connection's event loop: return the same instance
-    /// for every connection of a loop. Default `nil`: each batch allocates its buffer.
-    public var spareOutput: (@Sendable (any EventLoop) -> SpareOutputBuffer)?
-    /// How long a new connection may take to deliver its whole upgrade request, TLS handshake
-    /// included, before it is answered 408 Request Timeout and closed: the defence against
-    /// clients that hold connections open by sending slowly (slow-loris). `nil`: no limit.
-    /// Default 10 s.
-    public var handshakeTimeout: TimeAmount? = .seconds(10)
-    /// The most bytes the request's header fields may take together, and any one of them; a
-    /// larger request gets 431 Request Header Fields Too Large. Default 32 KiB.
-    public var maxHeaderSize = 32 * 1024
-    /// The origins browsers may connect from (`Origin` header, e.g. `https://example.com`,
-    /// compared without regard to case); any other gets 403 Forbidden. A request without an
-    /// `Origin` (not from a browser) is let through: the check protects against pages on other
-    /// sites opening connections with the user's cookies. Default `nil`: every origin.
-    public var allowedOrigins: [String]?
-    /// Whether the server holds as many connections as it takes: a handshake completing then
-    /// gets 503 Service Unavailable with `Retry-After`. Default: never full.
-    public var isFull: @Sendable () -> Bool = { false }
-    /// Connections whose peer sends nothing (no message, ping or pong) for this long are closed
-    /// with 1001; the time does not run while this side has stopped reading.
-    /// Default `nil`: no limit.
-    public var idleTimeout: TimeAmount?
-
-    /// Creates handshake settings.
-    public init(configuration: WebSocketConfiguration, shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)?,
-                isDraining: @escaping @Sendable () -> Bool = { false },
-                eventLoopDelivery: (@Sendable (UpgradedConnection) -> Void)? = nil,
-                plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil, logger: Logger,
-                trafficObserver: (@Sendable (any EventLoop) -> any WebSocketTrafficObserver)? = nil) {
-        self.trafficObserver = trafficObserver
-        self.plainHTTP = plainHTTP
-        self.configuration = configuration
-        self.shouldUpgrade = shouldUpgrade
-        self.isDraining = isDraining
-        self.eventLoopDelivery = eventLoopDelivery
-        self.logger = logger
-    }
-}
-
 /// Answers the HTTP/1.1 upgrade request of a new server connection, then replaces the HTTP
 /// handlers with a ``WebSocketChannelHandler``. The validation rules are the core's
-/// ``ServerHandshake``; this handler only moves the request and the answer.
-public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// ``ServerHandshake``; this handler only moves the request and the answer, and holds the
+/// connection's reads while a deferred decision (``ServerUpgradeDecider/deferred(_:)``) runs.
+public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
+    public typealias OutboundIn = HTTPServerResponsePart
     public typealias OutboundOut = HTTPServerResponsePart
 
     private let settings: ServerHandshakeSettings
     private let outcome: EventLoopPromise<ServerHandshakeOutcome>
-    private var head: HTTPRequestHead?
-    private var done = false
-    private var deadline: Scheduled<Void>?
+    private var state = State.readingRequest(head: nil, deadline: nil)
+
+    /// Where the handshake is. Each timer lives in the state it bounds, so leaving the state is
+    /// where it is cancelled.
+    private enum State {
+        /// Reading the request; `deadline` answers 408 if it is not complete in time.
+        case readingRequest(head: HTTPRequestHead?, deadline: Scheduled<Void>?)
+        /// The request is complete and a deferred decision is awaited: reads are held back
+        /// (`readPending` once one was asked for) and `deadline` still runs.
+        case deciding(deadline: Scheduled<Void>?, readPending: Bool)
+        /// An answer (a refusal, or a page) is being written; `closer` closes the connection at
+        /// `closesAt` however the write fares (a TLS handshake that never completes holds it back).
+        case answering(closer: Scheduled<Void>, closesAt: NIODeadline)
+        /// The answer is out and the sending side closed; `closer` closes the rest if the client
+        /// does not.
+        case lingering(closer: Scheduled<Void>)
+        /// Upgraded, or the connection is gone: nothing more happens here.
+        case done
+
+        /// Cancels the timer of the current state and leaves it for `done`; returns whether a
+        /// read was held back.
+        mutating func cancelTimer() -> Bool {
+            var readPending = false
+            switch self {
+            case .readingRequest(_, let deadline):
+                deadline?.cancel()
+            case .deciding(let deadline, let pending):
+                deadline?.cancel()
+                readPending = pending
+            case .answering(let closer, _), .lingering(let closer):
+                closer.cancel()
+            case .done:
+                break
+            }
+            self = .done
+            return readPending
+        }
+
+        /// Whether the request is still being read or decided on: no answer has been given.
+        var isUndecided: Bool {
+            switch self {
+            case .readingRequest, .deciding: true
+            case .answering, .lingering, .done: false
+            }
+        }
+    }
 
     /// Creates the handler; `outcome` completes once the handshake is decided.
     public init(settings: ServerHandshakeSettings, outcome: EventLoopPromise<ServerHandshakeOutcome>) {
@@ -124,8 +83,8 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let promise = channel.eventLoop.makePromise(of: ServerHandshakeOutcome.self)
         let operations = channel.pipeline.syncOperations
         var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = settings.maxHeaderSize
-        limits.maxHeaderListSize = settings.maxHeaderSize
+        limits.maxHeaderFieldSize = settings.protections.maxHeaderSize
+        limits.maxHeaderListSize = settings.protections.maxHeaderSize
         try operations.addHandler(HTTPResponseEncoder(), name: "holdfast.http-encoder")
         try operations.addHandler(
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)),
@@ -136,71 +95,82 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        guard let timeout = settings.handshakeTimeout else { return }
+        guard let timeout = settings.protections.handshakeTimeout else { return }
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        deadline = context.eventLoop.scheduleTask(in: timeout) {
+        let deadline = context.eventLoop.scheduleTask(in: timeout) {
             loopBound.value.handler.handshakeTimedOut(after: timeout, context: loopBound.value.context)
         }
+        state = .readingRequest(head: nil, deadline: deadline)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        cancelDeadline()
-    }
-
-    /// Stops the handshake timeout: the request is complete, refused, or gone.
-    private func cancelDeadline() {
-        deadline?.cancel()
-        deadline = nil
+        _ = state.cancelTimer()
     }
 
     private func handshakeTimedOut(after timeout: TimeAmount, context: ChannelHandlerContext) {
-        deadline = nil
-        guard !done else { return }
-        done = true
-        settings.logger.debug("no complete upgrade request in time", metadata: ["timeout": "\(timeout.readableDescription)"])
-        respond(status: .requestTimeout, reason: "no complete request within \(timeout.readableDescription)", headers: [:],
-                context: context)
+        let reason: String
+        switch state {
+        case .readingRequest:
+            settings.logger.debug("no complete upgrade request in time", metadata: ["timeout": "\(timeout.readableDescription)"])
+            reason = "no complete request within \(timeout.readableDescription)"
+        case .deciding:
+            settings.logger.debug("the upgrade was not decided in time", metadata: ["timeout": "\(timeout.readableDescription)"])
+            reason = "the upgrade was not decided within \(timeout.readableDescription)"
+        case .answering, .lingering, .done:
+            return
+        }
+        respond(status: .requestTimeout, reason: reason, headers: [:], context: context)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !done else { return }
+        // Once the request is complete, what arrives (undecoded, once the decoder is gone) is
+        // dropped: an answered connection reads only to let the client finish sending.
+        guard case .readingRequest(let head, let deadline) = state else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            self.head = head
+            state = .readingRequest(head: head, deadline: deadline)
         case .body:
             break
         case .end:
             guard let head else { return }
-            done = true
-            cancelDeadline()
             handle(head, context: context)
         }
     }
 
+    public func read(context: ChannelHandlerContext) {
+        // While a decision is awaited, nothing more is read: bytes after the request (the first
+        // frames) wait in the socket, and a client cannot make the server buffer while it decides.
+        if case .deciding(let deadline, _) = state {
+            state = .deciding(deadline: deadline, readPending: true)
+        } else {
+            context.read()
+        }
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
-        cancelDeadline()
-        if !done {
-            done = true
+        let undecided = state.isUndecided
+        _ = state.cancelTimer()
+        if undecided {
             outcome.succeed(.notUpgraded)
         }
         context.fireChannelInactive()
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !done else { return }
+        guard case .readingRequest = state else { return }
         // The HTTP decoder refused the request (malformed, headers too large): answer and close.
-        done = true
-        cancelDeadline()
         settings.logger.debug("bad HTTP request", metadata: ["error": "\(error)"])
         if let error = error as? HTTPParserError, error == .headerOverflow {
             respond(status: .requestHeaderFieldsTooLarge,
-                    reason: "request line and headers over the limit of \(settings.maxHeaderSize) bytes", headers: [:],
-                    context: context)
+                    reason: "request line and headers over the limit of \(settings.protections.maxHeaderSize) bytes",
+                    headers: [:], context: context)
         } else {
             respond(status: .badRequest, reason: "malformed HTTP request", headers: [:], context: context)
         }
     }
 
+    /// Decides on a complete request: plain HTTP gets its page or 426, an invalid upgrade its
+    /// 4xx, and a valid one the server's decision.
     private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard ServerHandshake.isUpgradeRequest(head) else {
             let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
@@ -222,42 +192,86 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
                     context: context)
             return
         }
+        guard admits(context: context) else { return }
+        let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
+        if let origin = request.origin, !settings.protections.allows(origin: origin) {
+            respond(status: .forbidden, reason: "origin \(origin) is not allowed", headers: [:], context: context)
+            return
+        }
+        switch settings.decider {
+        case nil:
+            apply(.accept(nil), to: request, key: key, context: context)
+        case .immediate(let decide):
+            apply(decide(request), to: request, key: key, context: context)
+        case .deferred(let decide):
+            guard case .readingRequest(_, let deadline) = state else { return }
+            state = .deciding(deadline: deadline, readPending: false)
+            let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            decide(request, context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+                loopBound.value.handler.decided(result, request: request, key: key, context: loopBound.value.context)
+            }
+        }
+    }
+
+    /// Whether the server takes another connection now; answers 503 when it does not.
+    private func admits(context: ChannelHandlerContext) -> Bool {
         guard !settings.isDraining() else {
             respond(status: .serviceUnavailable, reason: "the server is shutting down", headers: ["Retry-After": "1"],
                     context: context)
-            return
+            return false
         }
         guard !settings.isFull() else {
             respond(status: .serviceUnavailable, reason: "the server has as many connections as it takes",
                     headers: ["Retry-After": "1"], context: context)
-            return
+            return false
         }
-        let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
-        if let allowed = settings.allowedOrigins, let origin = request.origin,
-           !allowed.contains(where: { $0.lowercased() == origin.lowercased() }) {
-            respond(status: .forbidden, reason: "origin \(origin) is not allowed", headers: [:], context: context)
-            return
+        return true
+    }
+
+    /// A deferred decision arrived; ignored when the connection was answered (408) or closed meanwhile.
+    private func decided(_ result: Result<UpgradeDecision<ServerConnectionHandover?>, any Error>,
+                         request: UpgradeRequest, key: String, context: ChannelHandlerContext) {
+        guard case .deciding(let deadline, let readPending) = state else { return }
+        // Back to the complete request's state, with the reads it held, for the answer to take over.
+        state = .readingRequest(head: nil, deadline: deadline)
+        switch result {
+        case .success(let decision):
+            // The decision may have taken long: the server may have begun to drain, or filled up.
+            if admits(context: context) {
+                apply(decision, to: request, key: key, context: context)
+            }
+        case .failure(let error):
+            settings.logger.warning("the upgrade decision failed", metadata: ["error": "\(error)", "path": "\(request.path)"])
+            respond(status: .internalServerError, reason: "the upgrade could not be decided", headers: [:],
+                    context: context)
         }
-        let decision = settings.shouldUpgrade?(request) ?? .accept
+        // The reads held while deciding go on: into the WebSocket handler, or dropped after an answer.
+        if readPending { context.channel.read() }
+    }
+
+    private func apply(_ decision: UpgradeDecision<ServerConnectionHandover?>, to request: UpgradeRequest, key: String,
+                       context: ChannelHandlerContext) {
         switch decision {
         case .reject(let status, let reason):
             respond(status: status, reason: reason, headers: [:], context: context)
-        case .accept(let subprotocol, let extraHeaders, let routeConfiguration):
+        case .accept(let handover, let subprotocol, let extraHeaders, let routeConfiguration):
             let offered = request.offeredSubprotocols
             let selected = subprotocol.flatMap { offered.contains($0) ? $0 : nil }
             let configuration = routeConfiguration ?? settings.configuration
             var announced = AnnouncedLimits(configuration).headers
             announced.add(contentsOf: extraHeaders)
-            let compression = ServerHandshake.negotiateCompression(head.headers, configuration: configuration)
+            let compression = ServerHandshake.negotiateCompression(request.headers, configuration: configuration)
             let headers = ServerHandshake.responseHeaders(key: key, subprotocol: selected,
                                                           extensions: compression?.response, extraHeaders: announced)
             upgrade(request: request, subprotocol: selected, compression: compression?.parameters, headers: headers,
-                    configuration: configuration, context: context)
+                    configuration: configuration, handover: handover ?? settings.handover, context: context)
         }
     }
 
     private func upgrade(request: UpgradeRequest, subprotocol: String?, compression: PerMessageDeflateParameters?,
-                         headers: HTTPHeaders, configuration: WebSocketConfiguration, context: ChannelHandlerContext) {
+                         headers: HTTPHeaders, configuration: WebSocketConfiguration,
+                         handover: ServerConnectionHandover, context: ChannelHandlerContext) {
+        _ = state.cancelTimer()
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
                                                              headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -265,8 +279,8 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
                                               eventLoop: context.eventLoop, logger: settings.logger)
         handler.trafficObserver = settings.trafficObserver?(context.eventLoop)
         handler.spareOutput = settings.spareOutput?(context.eventLoop)
-        if let idleTimeout = settings.idleTimeout { handler.closeWhenIdle(for: idleTimeout) }
-        let onEventLoop = settings.eventLoopDelivery
+        if let idleTimeout = settings.protections.idleTimeout { handler.closeWhenIdle(for: idleTimeout) }
+        let onEventLoop = handover.beforeFirstFrame
         let inbound = onEventLoop == nil ? handler.makeInboundSequence() : nil
         let outbound = onEventLoop == nil ? handler.makeOutboundQueue() : nil
         let upgraded = UpgradedConnection(
@@ -277,6 +291,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         let outcome = self.outcome
         do {
             try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in
+                handover.upgraded?(upgraded)
                 outcome.succeed(.upgraded(upgraded))
             }
         } catch {
@@ -295,6 +310,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     }
 
     private func respond(_ response: PlainHTTPResponse, context: ChannelHandlerContext) {
+        let readPending = state.cancelTimer()
         var headers = response.headers
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
         headers.replaceOrAdd(name: "Connection", value: "close")
@@ -306,14 +322,24 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
         // From here on, whatever the client sends reaches this handler undecoded and is dropped:
         // the HTTP decoder would keep it all once it has stopped parsing.
         context.pipeline.syncOperations.removeHandler(name: "holdfast.http-decoder", promise: nil)
-        // Whatever becomes of the answer (a TLS handshake that never completes holds it back),
-        // the connection ends within the answer's time.
-        Self.close(channel, in: Self.answerTime)
+        // Whatever becomes of the answer, the connection ends within the answer's time.
+        let closesAt = context.eventLoop.now + Self.answerTime
+        state = .answering(closer: Self.close(channel, at: closesAt), closesAt: closesAt)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            Self.closeOutput(channel)
-            Self.close(channel, in: Self.lingerTime)
+            loopBound.value.answerWritten(channel)
         }
         outcome.succeed(.notUpgraded)
+        if readPending { context.read() }
+    }
+
+    /// The answer is out: closes the sending side, and gives the client the linger time (within
+    /// the answer's time) to close its own.
+    private func answerWritten(_ channel: any Channel) {
+        guard case .answering(let closer, let closesAt) = state else { return }
+        closer.cancel()
+        state = .lingering(closer: Self.close(channel, at: min(closesAt, channel.eventLoop.now + Self.lingerTime)))
+        Self.closeOutput(channel)
     }
 
     /// How long a refused connection stays open after its answer was written, at most.
@@ -321,10 +347,9 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     /// How long an answer (a refusal, or a page) may take to be written, at most.
     static let answerTime = TimeAmount.seconds(10)
 
-    /// Closes `channel` after `delay` unless it has closed by then.
-    private static func close(_ channel: any Channel, in delay: TimeAmount) {
-        let deadline = channel.eventLoop.scheduleTask(in: delay) { channel.close(promise: nil) }
-        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+    /// Closes `channel` at `deadline` unless it has closed by then.
+    private static func close(_ channel: any Channel, at deadline: NIODeadline) -> Scheduled<Void> {
+        channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
     }
 
     /// Closes the sending side once the answer is out, and the connection when the client closes

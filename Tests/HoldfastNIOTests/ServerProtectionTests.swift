@@ -5,14 +5,14 @@ import NIOCore
 import NIOEmbedded
 import Testing
 
-/// The server's protections, each at the byte level on an `EmbeddedChannel`, with the
+/// The server's protections (`ServerProtections`), each at the byte level on an `EmbeddedChannel`, with the
 /// embedded event loop's clock standing in for time.
 @Suite("Server protections: handshake timeout, header size, origins, connection limit, idle timeout")
 struct ServerProtectionTests {
     private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
     @Test func aRequestStillIncompleteAtTheHandshakeTimeoutGets408AndIsClosed() throws {
-        let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
+        let server = try EmbeddedServer(adjust: { $0.protections.handshakeTimeout = .seconds(5) })
         try server.receive("GET / HTTP/1.1\r\nHost: exa")  // and then nothing more: slow-loris
         server.channel.embeddedEventLoop.advanceTime(by: .milliseconds(4999))
         #expect(try server.written() == [])
@@ -26,7 +26,7 @@ struct ServerProtectionTests {
 
     @Test func anAnswerTheTransportHoldsBackStillEndsTheConnection() throws {
         // As a TLS handler does while its handshake is incomplete: writes never complete.
-        let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
+        let server = try EmbeddedServer(adjust: { $0.protections.handshakeTimeout = .seconds(5) })
         try server.channel.pipeline.syncOperations.addHandler(WriteHolder(), position: .first)
         server.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         #expect(server.channel.isActive)
@@ -35,7 +35,7 @@ struct ServerProtectionTests {
     }
 
     @Test func aHandshakeCompletedInTimeIsNotTouchedByTheTimeout() throws {
-        let server = try EmbeddedServer(adjust: { $0.handshakeTimeout = .seconds(5) })
+        let server = try EmbeddedServer(adjust: { $0.protections.handshakeTimeout = .seconds(5) })
         _ = try server.upgrade()
         server.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
         #expect(try server.written() == [])
@@ -43,7 +43,7 @@ struct ServerProtectionTests {
     }
 
     @Test func headersOverTheLimitGet431() throws {
-        let server = try EmbeddedServer(adjust: { $0.maxHeaderSize = 1024 })
+        let server = try EmbeddedServer(adjust: { $0.protections.maxHeaderSize = 1024 })
         let cookie = String(repeating: "a", count: 2000)
         try server.receive(upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
         let response = text(try server.written())
@@ -53,7 +53,7 @@ struct ServerProtectionTests {
     }
 
     @Test func headersWithinTheLimitUpgrade() throws {
-        let server = try EmbeddedServer(adjust: { $0.maxHeaderSize = 1024 })
+        let server = try EmbeddedServer(adjust: { $0.protections.maxHeaderSize = 1024 })
         let cookie = String(repeating: "a", count: 700)
         try server.receive(upgradeRequest(extraHeaders: "Cookie: \(cookie)\r\n"))
         #expect(text(try server.written()).hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
@@ -64,7 +64,7 @@ struct ServerProtectionTests {
                       ("Origin: HTTPS://Good.Example\r\n", "HTTP/1.1 101 Switching Protocols\r\n"),
                       ("", "HTTP/1.1 101 Switching Protocols\r\n")])
     func origins(header: String, statusLine: String) throws {
-        let server = try EmbeddedServer(adjust: { $0.allowedOrigins = ["https://good.example"] })
+        let server = try EmbeddedServer(adjust: { $0.protections.allowedOrigins = ["https://good.example"] })
         try server.receive(upgradeRequest(extraHeaders: header))
         let response = text(try server.written())
         #expect(response.hasPrefix(statusLine), "\(response)")
@@ -83,7 +83,7 @@ struct ServerProtectionTests {
     }
 
     @Test func aConnectionThatReceivesNothingForTheIdleTimeoutIsClosedWith1001() throws {
-        let server = try EmbeddedServer(adjust: { $0.idleTimeout = .seconds(30) })
+        let server = try EmbeddedServer(adjust: { $0.protections.idleTimeout = .seconds(30) })
         _ = try server.upgrade()
         let loop = server.channel.embeddedEventLoop
         loop.advanceTime(by: .seconds(20))

@@ -122,7 +122,7 @@ struct WebSocketChannelHandlerTests {
 
     @Test func theIdleCheckAndKeepaliveTasksEndWithTheConnection() throws {
         let server = try EmbeddedServer(configuration: .init(pingInterval: .seconds(20), pongTimeout: .seconds(5)),
-                                        adjust: { $0.idleTimeout = .seconds(30) })
+                                        adjust: { $0.protections.idleTimeout = .seconds(30) })
         _ = try server.upgrade()
         try server.receive(maskedFrame(opcode: 0x8, payload: closePayload(1000, "")))
         #expect(try server.written() == serverFrame(opcode: 0x8, payload: closePayload(1000, "")))

@@ -15,7 +15,7 @@ public struct EmbeddedServer {
 
     /// Sets up the handshake with these settings; `adjust` changes what the parameters do not cover.
     public init(configuration: WebSocketConfiguration = .init(),
-                shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision)? = nil,
+                shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision<Void>)? = nil,
                 plainHTTP: (@Sendable (UpgradeRequest) -> PlainHTTPResponse?)? = nil,
                 adjust: (inout ServerHandshakeSettings) -> Void = { _ in }) throws {
         var settings = ServerHandshakeSettings(configuration: configuration, shouldUpgrade: shouldUpgrade,
