@@ -267,6 +267,10 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
         for (_, promise) in heldSends { promise?.fail(WebSocketError.connectionClosed(outcome)) }
         heldSends.removeAll()
         refuseOutbound()
+        // The queue's drain closure holds this handler: letting go of the queue breaks the cycle
+        // (handler → queue → closure → handler) that kept every closed connection of the async
+        // API alive. Senders still holding the queue get its refusal.
+        outbound = nil
         closeObservers.notify(outcome)
         inboundCallback = nil
         context.fireChannelInactive()

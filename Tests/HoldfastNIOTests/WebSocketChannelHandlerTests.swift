@@ -7,6 +7,25 @@ import Testing
 
 @Suite("WebSocket handler over EmbeddedChannel")
 struct WebSocketChannelHandlerTests {
+    /// Found by the server-handshake fuzz target: the outbound queue's drain closure held the
+    /// handler, and the handler the queue, so every closed connection of the async API lived on.
+    @Test func aClosedConnectionOfTheAsyncAPIIsFreed() throws {
+        weak var handler: WebSocketChannelHandler?
+        weak var queue: OutboundQueue?
+        do {
+            let server = try EmbeddedServer()
+            let upgraded = try server.upgrade()
+            #expect(upgraded.outbound != nil, "the async API's queue")
+            handler = upgraded.handler.value
+            queue = upgraded.outbound
+            try server.receive(maskedFrame(opcode: 0x8, payload: closePayload(1000, "")))
+            _ = try server.written()
+            #expect(!server.channel.isActive)
+        }
+        #expect(handler == nil)
+        #expect(queue == nil)
+    }
+
     @Test func pingIsAnsweredWithAPongCarryingTheSamePayload() throws {
         let server = try EmbeddedServer()
         _ = try server.upgrade()
