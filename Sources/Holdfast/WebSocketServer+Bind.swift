@@ -1,3 +1,4 @@
+import Atomics
 import HoldfastCore
 import HoldfastNIO
 import NIOCore
@@ -31,14 +32,27 @@ extension WebSocketServer {
         let run = ServerRun(connections: connections, metrics: metrics, logger: logger,
                             drainReason: configuration.shutdownReason,
                             maxConnections: configuration.protections.maxConnections, work: work)
-        let settings = handshakeSettings(for: run)
+        // With a connection limit, every accepted TCP connection counts toward it, upgraded or
+        // not: clients that open connections and never finish their upgrade hold places too.
+        let accepted = configuration.protections.maxConnections.map { _ in ManagedAtomic<Int>(0) }
+        let settings = handshakeSettings(for: run, accepted: accepted)
         let listener: any Channel
         do {
             listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: configuration.backlog)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // Out of file descriptors: pause accepting for 250 ms, not spin a core.
+                        try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler(pause: .milliseconds(250)))
+                    }
+                }
                 .childChannelInitializer { [tls = configuration.tls] channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let accepted {
+                            accepted.wrappingIncrement(ordering: .relaxed)
+                            channel.closeFuture.whenComplete { _ in accepted.wrappingDecrement(ordering: .relaxed) }
+                        }
                         _ = try Self.configureConnection(channel, tls: tls, settings: settings)
                     }
                 }
@@ -77,7 +91,7 @@ extension WebSocketServer {
 
     /// The handshake settings of this run: the configuration's, with the decision and the
     /// handover of ``handling``, and the run's registry and counters.
-    private func handshakeSettings(for run: ServerRun) -> ServerHandshakeSettings {
+    private func handshakeSettings(for run: ServerRun, accepted: ManagedAtomic<Int>?) -> ServerHandshakeSettings {
         let (decider, handover) = handling.prepare(run)
         let connections = self.connections
         let metrics = self.metrics
@@ -90,8 +104,9 @@ extension WebSocketServer {
         let spareOutputs = PerEventLoop { SpareOutputBuffer() }
         settings.spareOutput = { spareOutputs.value(for: $0) }
         settings.protections = configuration.protections
-        if let maxConnections = configuration.protections.maxConnections {
-            settings.isFull = { connections.openCount >= maxConnections }
+        if let maxConnections = configuration.protections.maxConnections, let accepted {
+            // The connection asking is among those counted.
+            settings.isFull = { accepted.load(ordering: .relaxed) > maxConnections || connections.openCount >= maxConnections }
         }
         return settings
     }

@@ -44,4 +44,40 @@ struct ProtectionTests {
             #expect(echoed == .text("three"))
         }
     }
+
+    @Test("connections that never finish their upgrade hold places too: a third client gets 503 while two sit silent")
+    func silentConnectionsCount() async throws {
+        var configuration = WebSocketServerConfiguration(webSocket: testWebSocketConfiguration())
+        configuration.maxConnections = 2
+        try await withRunningServer(configuration: configuration, handler: echo) { server, port in
+            let url = "ws://127.0.0.1:\(port)/"
+            do {
+                // Two TCP connections that send nothing (the handshake timeout is 10 s).
+                let silent = [try PlainSocket(port: port), try PlainSocket(port: port)]
+                // The server counts a connection once its event loop has taken it: ask until it has.
+                var refused: HandshakeError?
+                for _ in 0..<50 where refused == nil {
+                    do {
+                        try await connect(url) { _ in }
+                        try await Task.sleep(for: .milliseconds(20))
+                    } catch let error as HandshakeError {
+                        refused = error
+                    }
+                }
+                #expect(refused?.status == .serviceUnavailable)
+                _ = silent
+            }
+            // The silent ones gone, a client gets in (once the server has seen them close).
+            var echoed: WebSocketMessage?
+            for _ in 0..<50 where echoed == nil {
+                echoed = try? await connect(url) { ws -> WebSocketMessage? in
+                    try await ws.send(text: "in")
+                    for await message in ws.messages { return message }
+                    return nil
+                }
+                if echoed == nil { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(echoed == .text("in"))
+        }
+    }
 }

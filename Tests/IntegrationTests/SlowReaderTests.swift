@@ -97,4 +97,27 @@ struct SlowReaderTests {
             #expect(page.body.contains("<span class=\"code\">1013</span>"), "\(page.body)")
         }
     }
+
+    @Test("out of file descriptors, the server pauses accepting instead of spinning a core, and recovers")
+    func acceptBackoffWhenOutOfDescriptors() async throws {
+        try await ServeProcess.with([], fileDescriptorLimit: 64) { server in
+            let before = try server.cpuTime()
+            do {
+                // More connections than the server has descriptors: the rest wait in the backlog,
+                // and each accept the server tries fails with EMFILE.
+                let sockets = try (0..<100).map { _ in try PlainSocket(port: server.port) }
+                try await Task.sleep(for: .seconds(2))
+                let used = try server.cpuTime() - before
+                #expect(used < .milliseconds(600), "the server used \(used) of CPU in 2 s at its descriptor limit")
+                _ = sockets
+            }
+            // The connections gone, it accepts again.
+            var page: ServeProcess.HTTPResponse?
+            for _ in 0..<50 where page == nil {
+                page = try? await server.get("/")
+                if page == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(page?.status == 200)
+        }
+    }
 }

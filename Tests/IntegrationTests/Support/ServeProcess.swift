@@ -23,12 +23,21 @@ final class ServeProcess: Sendable {
     }
 
     /// Runs `holdfast serve --port 0` with `arguments` for the duration of `body`, then stops it.
-    static func with<Result: Sendable>(_ arguments: [String], _ body: (ServeProcess) async throws -> Result)
-        async throws -> Result
+    /// With `fileDescriptorLimit`, the server runs under that `ulimit -n` (started through
+    /// `/bin/sh`, which `exec`s it, so the PID is the server's).
+    static func with<Result: Sendable>(_ arguments: [String], fileDescriptorLimit: Int? = nil,
+                                       _ body: (ServeProcess) async throws -> Result) async throws -> Result
     {
         let process = Process()
-        process.executableURL = try HoldfastTool.executable()
-        process.arguments = ["serve", "--port", "0"] + arguments
+        let serve = ["serve", "--port", "0"] + arguments
+        if let fileDescriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(fileDescriptorLimit) && exec \"$0\" \"$@\"",
+                                 try HoldfastTool.executable().path] + serve
+        } else {
+            process.executableURL = try HoldfastTool.executable()
+            process.arguments = serve
+        }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout
@@ -72,6 +81,19 @@ final class ServeProcess: Sendable {
             process.waitUntilExit()
         }
         return try await body(server)
+    }
+
+    /// The CPU time the server process has used so far (user and system), from `/proc/PID/stat`.
+    func cpuTime() throws -> Duration {
+        let stat = try String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)
+        // The fields after the command name in parentheses; utime and stime are the 14th and 15th.
+        guard let close = stat.lastIndex(of: ")") else { throw Failed(description: "unreadable /proc stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else {
+            throw Failed(description: "unreadable /proc stat: \(stat)")
+        }
+        let ticksPerSecond = sysconf(Int32(_SC_CLK_TCK))
+        return .milliseconds((user + system) * 1000 / ticksPerSecond)
     }
 
     /// The server process's resident memory now, from `/proc/PID/status` (`VmRSS`), in bytes.
