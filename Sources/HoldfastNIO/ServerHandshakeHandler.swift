@@ -119,7 +119,10 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
         case .answering, .lingering, .done:
             return
         }
-        respond(status: .requestTimeout, reason: reason, headers: [:], context: context)
+        // The time is up: the answer gets a moment, not the full answer time. A client that
+        // never finished a TLS handshake cannot even be answered, and must not keep its
+        // connection for twice the timeout.
+        respond(status: .requestTimeout, reason: reason, headers: [:], answerTime: Self.timeoutAnswerTime, context: context)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -302,14 +305,15 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
     }
 
     private func respond(status: HTTPResponseStatus, reason: String, headers: HTTPHeaders,
-                         context: ChannelHandlerContext) {
+                         answerTime: TimeAmount = answerTime, context: ChannelHandlerContext) {
         var headers = headers
         headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
         respond(PlainHTTPResponse(status: status, headers: headers, body: ByteBuffer(string: reason + "\n")),
-                context: context)
+                answerTime: answerTime, context: context)
     }
 
-    private func respond(_ response: PlainHTTPResponse, context: ChannelHandlerContext) {
+    private func respond(_ response: PlainHTTPResponse, answerTime: TimeAmount = answerTime,
+                         context: ChannelHandlerContext) {
         let readPending = state.cancelTimer()
         var headers = response.headers
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
@@ -323,7 +327,7 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
         // the HTTP decoder would keep it all once it has stopped parsing.
         context.pipeline.syncOperations.removeHandler(name: "holdfast.http-decoder", promise: nil)
         // Whatever becomes of the answer, the connection ends within the answer's time.
-        let closesAt = context.eventLoop.now + Self.answerTime
+        let closesAt = context.eventLoop.now + answerTime
         state = .answering(closer: Self.close(channel, at: closesAt), closesAt: closesAt)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
@@ -346,6 +350,9 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
     static let lingerTime = TimeAmount.seconds(2)
     /// How long an answer (a refusal, or a page) may take to be written, at most.
     static let answerTime = TimeAmount.seconds(10)
+    /// How long the 408 of a handshake that timed out may take, at most: the connection ends
+    /// this long after the handshake timeout, whether or not the answer could go out.
+    static let timeoutAnswerTime = TimeAmount.seconds(1)
 
     /// Closes `channel` at `deadline` unless it has closed by then.
     private static func close(_ channel: any Channel, at deadline: NIODeadline) -> Scheduled<Void> {
