@@ -75,7 +75,8 @@ corpus = {
         "upgrade-then-frames": b"\x00" + upgrade() + frame(TEXT, b"hi") + frame(CLOSE, close_payload(1000, "")),
         "refused-path": b"\x01" + upgrade("/no/thanks"),
         "plain-get": b"\x02" + b"GET /status?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
-        "upgrade-in-8-byte-reads": bytes([2 << 3]) + upgrade(),
+        "upgrade-in-8-byte-reads": bytes([1 << 4]) + upgrade(),
+        "upgrade-async-api": bytes([0x08]) + upgrade(),
         "bad-version": b"\x00" + upgrade().replace(b"Version: 13", b"Version: 8"),
     },
     # FuzzTransferMessage: the payload of one binary message.
