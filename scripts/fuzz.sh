@@ -86,7 +86,7 @@ for target in "${TARGETS[@]}"; do
     timeout --kill-after=10 $(( SECONDS_EACH + 120 )) nice -n 10 "$BIN/$target" "$dir/corpus" \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -max_len=8192 \
         -print_final_stats=1 -artifact_prefix="$dir/artifacts/" > "$dir/log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +DONE' "$dir/log" | tail -1 || true
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$dir/log" | tail -1 || true
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$dir/log" | tr '\n' ' ' || true
     echo
     if [ "$status" -ne 0 ]; then

@@ -5,6 +5,11 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The bytes of a new server connection, through the same pipeline a server builds: NIO's HTTP
 /// decoder, `ServerHandshakeHandler` (and after an upgrade, `WebSocketChannelHandler` with the
@@ -14,18 +19,18 @@ import NIOHTTP1
 /// application decides (accept with a subprotocol it supports, refuse paths under `/no`, answer
 /// plain HTTP with a page, or all defaults); bit 2 offers permessage-deflate on the server side;
 /// bit 3 hands an upgraded connection to the async API instead of serving it on the event loop
-/// (only while ``coversAsyncAPI``); bits 4–7, when not zero, split the bytes into reads of 8 times
+/// (only with ``coversAsyncAPI``); bits 4–7, when not zero, split the bytes into reads of 8 times
 /// that many bytes.
 ///
 /// What must hold whatever arrives: no crash, the handshake ends (the handshake timeout covers
 /// requests that never complete), the server writes only HTTP responses or frames, and never
 /// more than its input warrants.
-/// Whether inputs may choose the async API. Every connection upgraded for it leaks today: the
-/// channel handler keeps its outbound queue, whose drain closure keeps the handler, a cycle that
-/// nothing breaks when the channel closes (reproducer: Fuzz/Crashes/FuzzServerHandshake-outbound-
-/// queue-cycle). LeakSanitizer would stop every run at the first upgrade, so until that is fixed
-/// the target serves upgraded connections on the event loop, which creates no queue.
-private let coversAsyncAPI = false
+/// Whether inputs may choose the async API: only with `HOLDFAST_FUZZ_ASYNC_API` set. Every
+/// connection upgraded for it leaks today: the channel handler keeps its outbound queue, whose
+/// drain closure keeps the handler, a cycle that nothing breaks when the channel closes (see
+/// Fuzz/Crashes/README.md). LeakSanitizer would stop every run at the first upgrade, so until
+/// that is fixed the target serves upgraded connections on the event loop, which makes no queue.
+private let coversAsyncAPI = getenv("HOLDFAST_FUZZ_ASYNC_API") != nil
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
