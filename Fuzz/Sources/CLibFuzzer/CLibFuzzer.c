@@ -1,0 +1,2 @@
+// Only the header matters: libFuzzer itself comes from the toolchain with -sanitize=fuzzer.
+#include "CLibFuzzer.h"
