@@ -15,7 +15,7 @@ public typealias EventLoopWebSocket = EventLoopConnection<Void>
 /// handler must never block or await; work that does belongs in the `async` API.
 ///
 /// `Context` is what the server's upgrade decision handed over when it accepted the connection
-/// (``UpgradeDecision/accept(_:subprotocol:headers:configuration:)``), e.g. the authenticated
+/// (`UpgradeDecision/accept(_:subprotocol:headers:configuration:)`), e.g. the authenticated
 /// user or the room; `Void` (``EventLoopWebSocket``) when the server decides without one.
 public struct EventLoopConnection<Context: Sendable>: Identifiable {
     private let handler: WebSocketChannelHandler
@@ -41,7 +41,7 @@ public struct EventLoopConnection<Context: Sendable>: Identifiable {
 
     /// Sends a message (fragmented to the configured fragment size). While the socket is full,
     /// the connection stops reading, so an echo cannot outrun a peer that does not read.
-    /// - Throws: a ``WebSocketError`` once the close handshake has begun.
+    /// - Throws: a `WebSocketError` once the close handshake has begun.
     public func send(_ message: WebSocketMessage) throws {
         eventLoop.preconditionInEventLoop()
         try handler.write(message)
@@ -88,7 +88,7 @@ public protocol WebSocketEventLoopHandler: Sendable {
     /// A message arrived.
     func received(_ message: WebSocketMessage, on connection: EventLoopConnection<Context>)
     /// A fragment arrived; called only when the server's receive mode is
-    /// ``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)``. Default: nothing.
+    /// `WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)`. Default: nothing.
     func received(_ fragment: WebSocketFragment, on connection: EventLoopConnection<Context>)
     /// The connection ended as `outcome` tells. Default: nothing.
     func connectionClosed(_ connection: EventLoopConnection<Context>, outcome: CloseOutcome)

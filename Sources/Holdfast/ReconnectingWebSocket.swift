@@ -134,7 +134,7 @@ public final class ReconnectingWebSocket: Sendable {
     }
 
     /// Sends a message over the current connection, or over the next one once connected.
-    /// - Throws: ``OutboxFull`` when the outbox is full; a ``WebSocketError`` when the message is
+    /// - Throws: ``OutboxFull`` when the outbox is full; a `WebSocketError` when the message is
     ///   over the limit the server announced (after a 1009 the client learns it again) or the
     ///   client has stopped.
     public func send(_ message: WebSocketMessage) async throws {

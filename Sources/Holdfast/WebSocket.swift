@@ -19,11 +19,11 @@ public final class WebSocket: Sendable {
     public let responseHeaders: HTTPHeaders
     /// The messages received, in order. Iterate it, or ``fragments``, once.
     ///
-    /// With ``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)`` the fragments of each
+    /// With `WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)` the fragments of each
     /// message are joined here in memory; use ``fragments`` to keep memory flat.
     public let messages: WebSocketMessages
     /// The received data as fragments, in order: each whole message as one final fragment, or
-    /// in ``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)`` each frame's payload
+    /// in `WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)` each frame's payload
     /// as it arrives. Iterate it, or ``messages``, once.
     public let fragments: WebSocketFragments
     /// The limits the peer announced in the handshake (a Holdfast server does); messages are
@@ -59,8 +59,8 @@ public final class WebSocket: Sendable {
     /// announced frame limit. Returns once the message is queued for the connection's event
     /// loop, which writes what several sends queued with one flush; suspends while the socket
     /// cannot take more. A message queued as the close handshake begins is not sent.
-    /// - Throws: ``WebSocketError/connectionClosing`` once a close frame was sent or received;
-    ///   a ``WebSocketError/messageTooBig(size:limit:reason:)`` when the message exceeds the
+    /// - Throws: `WebSocketError/connectionClosing` once a close frame was sent or received;
+    ///   a `WebSocketError/messageTooBig(size:limit:reason:)` when the message exceeds the
     ///   peer's announced limit or the peer closed with 1009 — chunk the payload and retry.
     public func send(_ message: WebSocketMessage) async throws {
         let size = message.data.readableBytes
@@ -78,7 +78,7 @@ public final class WebSocket: Sendable {
     /// is produced, so the whole message is never in memory. Suspends while the socket cannot
     /// take more; other messages sent meanwhile wait for its end.
     /// - Throws: what sending throws; if `chunks` throws, the message cannot be completed, so
-    ///   the connection is closed with 1011 and ``WebSocketError/incompleteStream`` is thrown.
+    ///   the connection is closed with 1011 and `WebSocketError/incompleteStream` is thrown.
     public func send<Chunks: AsyncSequence>(_ kind: WebSocketMessage.Kind, chunks: Chunks) async throws
     where Chunks.Element == ByteBuffer {
         var iterator = chunks.makeAsyncIterator()
@@ -119,7 +119,7 @@ public final class WebSocket: Sendable {
 
     /// Sends a ping with `payload` (at most 125 bytes) and returns when the peer's pong for it
     /// arrives: time it to measure the round trip, or bound it with a timeout as a keepalive.
-    /// - Throws: a ``WebSocketError`` if the payload is too long or the connection closes first.
+    /// - Throws: a `WebSocketError` if the payload is too long or the connection closes first.
     public func ping(_ payload: ByteBuffer = ByteBuffer()) async throws {
         try await onEventLoop { $0.sendPing(payload) }.get()
     }

@@ -22,7 +22,7 @@ public struct WebSocketClientConfiguration: Sendable {
     public var tls: WebSocketClientTLS
     /// The HTTP proxy to tunnel through with `CONNECT`. Default `nil`: a direct connection, whatever
     /// the environment says; take the conventional variables with
-    /// ``HTTPProxy/fromEnvironment(_:for:)``, so that the choice is the caller's and visible.
+    /// `HTTPProxy/fromEnvironment(_:for:)`, so that the choice is the caller's and visible.
     ///
     /// Through a proxy, a `wss://` URL whose host is an IP address is refused while the host
     /// name is verified: NIOSSL would check the certificate against the address connected to,
@@ -59,9 +59,9 @@ public enum WebSocketClient {
     ///   - eventLoopGroup: where the connection runs; default the shared group.
     ///   - logger: where connection failures are logged.
     ///   - body: what to do with the connection.
-    /// - Throws: `WebSocketURL.ParseError` for a bad URL, ``HandshakeError`` when the server refused
+    /// - Throws: `WebSocketURL.ParseError` for a bad URL, `HandshakeError` when the server refused
     ///   or answered wrongly, ``TLSHandshakeError`` when its certificate is not trusted or not for
-    ///   its host, ``HTTPProxyError`` when the proxy refused the tunnel, a connect error when the
+    ///   its host, `HTTPProxyError` when the proxy refused the tunnel, a connect error when the
     ///   server (or the proxy) is unreachable, or what `body` threw.
     public static func connect<Result: Sendable>(
         to url: String, configuration: WebSocketClientConfiguration = .init(),

@@ -89,7 +89,7 @@ public final class WebSocketServer: Service, Sendable {
     /// - Parameters:
     ///   - configuration: where to listen, and the limits.
     ///   - logger: where connection failures are logged; default a logger labelled `holdfast.server`.
-    ///   - shouldUpgrade: accepts with a context (``UpgradeDecision/accept(_:subprotocol:headers:configuration:)``)
+    ///   - shouldUpgrade: accepts with a context (`UpgradeDecision/accept(_:subprotocol:headers:configuration:)`)
     ///     or rejects with an HTTP status.
     ///   - handler: runs once per upgraded connection, with its decision's context.
     public init<Context: Sendable>(configuration: WebSocketServerConfiguration = .init(),
@@ -110,7 +110,7 @@ public final class WebSocketServer: Service, Sendable {
     /// - Parameters:
     ///   - configuration: where to listen, and the limits.
     ///   - logger: where connection failures are logged; default a logger labelled `holdfast.server`.
-    ///   - shouldUpgrade: accepts with a context (``UpgradeDecision/accept(_:subprotocol:headers:configuration:)``)
+    ///   - shouldUpgrade: accepts with a context (`UpgradeDecision/accept(_:subprotocol:headers:configuration:)`)
     ///     or rejects with an HTTP status.
     ///   - handler: runs once per upgraded connection, with its decision's context.
     public init<Context: Sendable>(configuration: WebSocketServerConfiguration = .init(),

@@ -42,30 +42,30 @@ public struct WebSocketServerConfiguration: Sendable {
     public var tls: WebSocketServerTLS?
     /// What the server refuses to let clients do to it: the handshake timeout, the header size
     /// limit, the connection limit, the idle timeout and the allowed origins. Default
-    /// ``ServerProtections``' defaults: a 10 s handshake timeout and 32 KiB of headers.
+    /// `ServerProtections`' defaults: a 10 s handshake timeout and 32 KiB of headers.
     public var protections: ServerProtections
 
-    /// ``ServerProtections/handshakeTimeout`` of ``protections``.
+    /// `ServerProtections/handshakeTimeout` of ``protections``.
     public var handshakeTimeout: TimeAmount? {
         get { protections.handshakeTimeout }
         set { protections.handshakeTimeout = newValue }
     }
-    /// ``ServerProtections/maxHeaderSize`` of ``protections``.
+    /// `ServerProtections/maxHeaderSize` of ``protections``.
     public var maxHandshakeHeaderSize: Int {
         get { protections.maxHeaderSize }
         set { protections.maxHeaderSize = newValue }
     }
-    /// ``ServerProtections/maxConnections`` of ``protections``.
+    /// `ServerProtections/maxConnections` of ``protections``.
     public var maxConnections: Int? {
         get { protections.maxConnections }
         set { protections.maxConnections = newValue }
     }
-    /// ``ServerProtections/idleTimeout`` of ``protections``.
+    /// `ServerProtections/idleTimeout` of ``protections``.
     public var idleTimeout: TimeAmount? {
         get { protections.idleTimeout }
         set { protections.idleTimeout = newValue }
     }
-    /// ``ServerProtections/allowedOrigins`` of ``protections``.
+    /// `ServerProtections/allowedOrigins` of ``protections``.
     public var allowedOrigins: [String]? {
         get { protections.allowedOrigins }
         set { protections.allowedOrigins = newValue }

@@ -21,11 +21,11 @@ public struct WebSocketServerStatistics: Sendable, Hashable {
     public var bytesReceived: Int
     /// Payload bytes sent to clients.
     public var bytesSent: Int
-    /// How many connections ended with each close code (``CloseOutcome/code``: 1006 for a
+    /// How many connections ended with each close code (`CloseOutcome/code`: 1006 for a
     /// connection that ended without a close handshake).
     public var closes: [CloseCode: Int]
     /// Connections closed for reading too slowly: their outbound backlog passed
-    /// ``WebSocketConfiguration/maxBacklog`` (each also counts as a 1013 in ``closes``).
+    /// `WebSocketConfiguration/maxBacklog` (each also counts as a 1013 in ``closes``).
     public var slowConsumersClosed: Int
 
     /// Creates statistics; every count defaults to zero.

@@ -4,8 +4,8 @@ import HoldfastCore
 /// the IANA registry 1000–1015 (RFC 6455 §7.4.1), the registered range 3000–3999, the private
 /// range 4000–4999, and an answer for unassigned (1016–2999) and invalid numbers.
 ///
-/// Whether a code is sendable comes from ``CloseCode/isAllowedOnWire`` and whether to reconnect
-/// from the default ``ReconnectPolicy``, so that the catalog never disagrees with what the
+/// Whether a code is sendable comes from `CloseCode/isAllowedOnWire` and whether to reconnect
+/// from the default `ReconnectPolicy`, so that the catalog never disagrees with what the
 /// library does.
 public enum CloseCodeCatalog {
     /// The entry for `code` in `language`; every `UInt16` has one.

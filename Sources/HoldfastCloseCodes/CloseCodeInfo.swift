@@ -8,7 +8,7 @@ public struct CloseCodeInfo: Sendable, Hashable, CustomStringConvertible {
     /// The language the texts are written in.
     public let language: Language
     /// The IANA name in lowerCamelCase (`messageTooBig`), or the range's name for an unassigned
-    /// code; the same in every language, as ``CloseCode/name``.
+    /// code; the same in every language, as `CloseCode/name`.
     public let name: String
     /// A short human title in ``language``: "Message Too Big", "Mensaje demasiado grande".
     public let title: String
@@ -22,10 +22,10 @@ public struct CloseCodeInfo: Sendable, Hashable, CustomStringConvertible {
     public let howToFix: String
     /// One short imperative: what a client or operator should do next.
     public let action: String
-    /// Whether the code may appear in a close frame on the wire (``CloseCode/isAllowedOnWire``).
+    /// Whether the code may appear in a close frame on the wire (`CloseCode/isAllowedOnWire`).
     public let isSendable: Bool
     /// Whether a client should reconnect after a connection closed with this code, as the
-    /// default ``ReconnectPolicy`` decides.
+    /// default `ReconnectPolicy` decides.
     public let shouldReconnect: Bool
     /// Which endpoint sends the code.
     public let sender: CloseCodeSender

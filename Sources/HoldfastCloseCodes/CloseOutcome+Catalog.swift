@@ -17,7 +17,7 @@ extension CloseOutcome {
 
 extension WebSocketError {
     /// This error for people: a closed connection's outcome explained with its code's catalog
-    /// entry (``CloseOutcome/explanation(in:)``); any other error as ``description`` says it.
+    /// entry (``CloseOutcome/explanation(in:)``); any other error as its `description` says it.
     public func explanation(in language: Language = .english) -> String {
         guard let outcome = closeOutcome else { return description }
         return "the connection is closed: \(outcome.explanation(in: language))"

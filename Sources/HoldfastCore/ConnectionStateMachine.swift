@@ -4,7 +4,7 @@ import NIOCore
 /// (open, the close handshake, closed) and every decision, with a machine per concern inside it.
 ///
 /// Bytes, requests and timer events go in (``bytesReceived(_:)``, ``closeRequested(_:timeout:)``,
-/// ``send(_:into:separately:)``, ``closeTimeoutFired()``, ``idleCheckDue(now:readingPaused:)``,
+/// ``send(_:into:separately:)``, ``closeTimeoutFired()``, ``idleCheckDue(now:readingPaused:writesStalledSince:)``,
 /// ``keepalivePingDue()``, ``pongDeadlinePassed()``, ``channelInactive()``); commands come out of
 /// ``nextAction()`` for the I/O layer to carry out. Received bytes become messages in an
 /// `InboundMessageAssembler`; what is sent becomes frames in an `OutboundFramer`; the idle
@@ -34,7 +34,7 @@ public struct ConnectionStateMachine {
         case abortConnection
         /// Call ``closeTimeoutFired()`` after this long unless the connection has closed by then.
         case scheduleCloseTimeout(TimeAmount)
-        /// Call ``idleCheckDue(now:readingPaused:)`` at this time, instead of any earlier check.
+        /// Call ``idleCheckDue(now:readingPaused:writesStalledSince:)`` at this time, instead of any earlier check.
         case scheduleIdleCheck(at: NIODeadline)
         /// Call ``keepalivePingDue()`` after this long.
         case scheduleKeepalivePing(in: TimeAmount)

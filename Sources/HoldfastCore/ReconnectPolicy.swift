@@ -85,7 +85,10 @@ public struct ReconnectPolicy: Sendable {
     /// uniform in `0 ... min(maximumDelay, first × multiplier^attempt)` ("full jitter"), so that
     /// many clients dropped at once do not come back at once. `first` is
     /// ``initialDelay(after:)``: wider after a server's going away than after a network failure.
-    /// - Parameter disconnection: the ending retried; `nil`: a network failure's.
+    /// - Parameters:
+    ///   - attempt: the retry this delay comes before, from 0.
+    ///   - disconnection: the ending retried; `nil`: a network failure's.
+    ///   - random: where the jitter comes from (tests pass a seeded generator).
     public func delay(forAttempt attempt: Int, after disconnection: Disconnection? = nil,
                       using random: inout some RandomNumberGenerator) -> Duration {
         let ceiling = ceiling(forAttempt: attempt, after: disconnection)

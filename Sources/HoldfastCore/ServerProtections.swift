@@ -3,7 +3,7 @@ import NIOCore
 /// What a server refuses to let clients do to it: the limits and timeouts that defend it against
 /// slow, oversized, foreign or too many connections, in one value.
 ///
-/// The same value configures the whole server (``WebSocketServerConfiguration/protections`` in
+/// The same value configures the whole server (`WebSocketServerConfiguration/protections` in
 /// `Holdfast`) and each connection's handshake (`ServerHandshakeSettings.protections` in
 /// `HoldfastNIO`), so a protection has one name and one default wherever it is set.
 public struct ServerProtections: Sendable, Hashable {

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Sends a client's upgrade request, validates the answer with the core's ``ClientHandshake``,
+/// Sends a client's upgrade request, validates the answer with the core's `ClientHandshake`,
 /// and on success replaces the HTTP handlers with a ``WebSocketChannelHandler``.
 public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPClientResponsePart
@@ -45,7 +45,7 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
     }
 
     /// Creates the handler; `outcome` succeeds with the upgraded connection or fails with a
-    /// ``HandshakeError``.
+    /// `HandshakeError`.
     public init(handshake: ClientHandshake, requestHead: HTTPRequestHead, configuration: WebSocketConfiguration,
                 timeout: TimeAmount, logger: Logger, outcome: EventLoopPromise<UpgradedConnection>) {
         self.handshake = handshake

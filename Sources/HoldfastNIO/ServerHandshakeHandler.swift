@@ -13,7 +13,7 @@ public enum ServerHandshakeOutcome: Sendable {
 
 /// Answers the HTTP/1.1 upgrade request of a new server connection, then replaces the HTTP
 /// handlers with a ``WebSocketChannelHandler``. The validation rules are the core's
-/// ``ServerHandshake``; this handler only moves the request and the answer, and holds the
+/// `ServerHandshake`; this handler only moves the request and the answer, and holds the
 /// connection's reads while a deferred decision (``ServerUpgradeDecider/deferred(_:)``) runs.
 public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart

@@ -29,7 +29,7 @@ public struct ServerHandshakeSettings: Sendable {
     public var spareOutput: (@Sendable (any EventLoop) -> SpareOutputBuffer)?
     /// The server's protections: the handshake timeout, the header size limit, the allowed
     /// origins and the idle timeout apply to each connection here. (The connection limit is
-    /// the server's to count: see ``isFull``.) Default: ``ServerProtections``' defaults.
+    /// the server's to count: see ``isFull``.) Default: `ServerProtections`' defaults.
     public var protections = ServerProtections()
     /// Whether the server holds as many connections as it takes: a handshake completing then
     /// gets 503 Service Unavailable with `Retry-After`. Default: never full.

@@ -126,7 +126,7 @@ extension WebSocketChannelHandler {
     }
 
     /// Sends the next piece of a message sent fragment by fragment (see
-    /// ``ConnectionStateMachine/sendFragment(_:of:isFinal:into:separately:)``). Suspends like
+    /// `ConnectionStateMachine/sendFragment(_:of:isFinal:into:separately:)`). Suspends like
     /// ``send(_:)`` while the channel is not writable.
     public func sendFragment(_ data: ByteBuffer, of kind: WebSocketMessage.Kind, isFinal: Bool) -> EventLoopFuture<Void> {
         guard let context else {

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 
 /// The one channel handler of an upgraded connection: it feeds received bytes, channel events and
-/// timer events to a ``ConnectionStateMachine`` and carries out the actions it returns. It makes
+/// timer events to a `ConnectionStateMachine` and carries out the actions it returns. It makes
 /// no protocol decision of its own: what it keeps is what the machine must not hold — promises,
 /// scheduled tasks, the channel.
 ///
@@ -16,7 +16,7 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     public typealias OutboundOut = ByteBuffer
 
     /// What the application receives: whole messages, or fragments in
-    /// ``WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)``.
+    /// `WebSocketConfiguration/ReceiveMode/fragments(maxMessageSize:)`.
     public enum InboundElement: Sendable, Hashable {
         /// A whole message.
         case message(WebSocketMessage)

@@ -10,6 +10,6 @@ public protocol WebSocketTrafficObserver: AnyObject, Sendable {
     /// connection; `endsMessage` is `true` for a whole message and for a final fragment.
     func sent(bytes: Int, endsMessage: Bool)
     /// The connection was closed for reading too slowly: its outbound backlog passed the budget
-    /// (``WebSocketConfiguration/maxBacklog``). Rare; called once per such connection.
+    /// (`WebSocketConfiguration/maxBacklog`). Rare; called once per such connection.
     func backlogExceeded()
 }

@@ -18,19 +18,13 @@ import Darwin
 /// Input: one settings byte, then the bytes from the peer. Settings: bits 0–1 choose what the
 /// application decides (accept with a subprotocol it supports, refuse paths under `/no`, answer
 /// plain HTTP with a page, or all defaults); bit 2 offers permessage-deflate on the server side;
-/// bit 3 hands an upgraded connection to the async API instead of serving it on the event loop
-/// (only with ``coversAsyncAPI``); bits 4–7, when not zero, split the bytes into reads of 8 times
+/// bit 3 hands an upgraded connection to the async API instead of serving it on the event loop;
+/// bits 4–7, when not zero, split the bytes into reads of 8 times
 /// that many bytes.
 ///
 /// What must hold whatever arrives: no crash, the handshake ends (the handshake timeout covers
 /// requests that never complete), the server writes only HTTP responses or frames, and never
 /// more than its input warrants.
-/// Whether inputs may choose the async API: only with `HOLDFAST_FUZZ_ASYNC_API` set. Every
-/// connection upgraded for it leaks today: the channel handler keeps its outbound queue, whose
-/// drain closure keeps the handler, a cycle that nothing breaks when the channel closes (see
-/// Fuzz/Crashes/README.md). LeakSanitizer would stop every run at the first upgrade, so until
-/// that is fixed the target serves upgraded connections on the event loop, which makes no queue.
-private let coversAsyncAPI = getenv("HOLDFAST_FUZZ_ASYNC_API") != nil
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -43,7 +37,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                                            logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
     // Small, so that header limits are reached by inputs the fuzzer can build (431 answers).
     settings.maxHeaderSize = 2048
-    if !(coversAsyncAPI && choice & 8 != 0) {
+    if choice & 8 == 0 {
         // The event-loop-bound API, as `WebSocketServer` sets it up for `.eventLoop` handling.
         settings.eventLoopDelivery = { upgraded in
             upgraded.handler.value.deliverOnEventLoop(received: { _ in }, closed: { _ in })

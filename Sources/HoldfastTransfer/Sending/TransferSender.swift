@@ -3,7 +3,7 @@ import HoldfastCore
 import Logging
 import NIOCore
 
-/// Sends transfers of any size over a ``ReconnectingWebSocket``: as chunks that fit the
+/// Sends transfers of any size over a `ReconnectingWebSocket`: as chunks that fit the
 /// receiver's message limit, with a window of unacknowledged chunks in flight, resumed from the
 /// receiver's offset after every reconnect, and complete only once the receiver confirmed the
 /// SHA-256 digest.
@@ -18,8 +18,8 @@ import NIOCore
 /// }
 /// ```
 ///
-/// While it sends, the sender reads the client's ``ReconnectingWebSocket/events`` and
-/// ``ReconnectingWebSocket/messages`` (forwarding the events as ``TransferEvent/connection(_:)``):
+/// While it sends, the sender reads the client's `ReconnectingWebSocket/events` and
+/// `ReconnectingWebSocket/messages` (forwarding the events as ``TransferEvent/connection(_:)``):
 /// give it a client of its own, for one transfer.
 public struct TransferSender: Sendable {
     /// The client the transfer goes over.

@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Where a ``TransferReceiver`` keeps partial transfers until they are whole and verified: in
-/// memory (``memory(limits:clock:)``) or on disk (``disk(directory:limits:clock:)``), within
+/// memory (``memory(limits:clock:)``) or on disk (``disk(directory:limits:overwrite:clock:)``), within
 /// ``TransferStoreLimits``.
 public final class TransferStore: Sendable {
     /// A partial transfer the store keeps.
