@@ -120,4 +120,27 @@ struct SlowReaderTests {
             #expect(page?.status == 200)
         }
     }
+
+    @Test("the async API's sends share the budget: many tasks sending to a peer that never reads fail it with 1013")
+    func asyncSendersShareTheBudget() async throws {
+        var webSocket = testWebSocketConfiguration()
+        webSocket.maxBacklog = 1 << 20
+        let (outcomes, outcomeSink) = AsyncStream.makeStream(of: CloseOutcome.self)
+        let handler: @Sendable (WebSocket) async throws -> Void = { ws in
+            // 100 tasks at once, 64 KiB each: 6.4 MiB for a peer that reads nothing.
+            await withTaskGroup(of: Void.self) { senders in
+                for _ in 0..<100 {
+                    senders.addTask { try? await ws.send(.binary(ByteBuffer(repeating: 0x61, count: 64 << 10))) }
+                }
+            }
+            outcomeSink.yield(await ws.closeOutcome)
+        }
+        try await withRunningServer(configuration: .init(webSocket: webSocket), handler: handler) { _, port in
+            let socket = try Self.upgradedNonReader(port: port)
+            let outcome = try await first(of: outcomes, "the slow reader's end", limit: .seconds(30))
+            #expect(outcome.code == .tryAgainLater)
+            #expect(outcome.reason == "outbound backlog exceeds limit of 1048576 bytes (reading too slowly)")
+            _ = socket
+        }
+    }
 }
