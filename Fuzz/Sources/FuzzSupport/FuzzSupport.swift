@@ -115,10 +115,13 @@ public struct MachineDriver {
                 check(bytes.readableBytes >= 2, "a write of \(bytes.readableBytes) bytes is no frame")
             case .pongReceived:
                 break
-            case .shutdownOutput, .closeConnection:
+            case .shutdownOutput, .closeConnection, .abortConnection:
                 stoppedReading = true
             case .scheduleCloseTimeout:
                 closeTimeoutScheduled = true
+            case .scheduleIdleCheck, .scheduleKeepalivePing, .schedulePongDeadline, .cancelPongDeadline:
+                // Timers only with an idle timeout or keepalive, which these runs do not ask for.
+                break
             }
         }
         check(machine.bufferedBytes <= bufferLimit + readSize,
