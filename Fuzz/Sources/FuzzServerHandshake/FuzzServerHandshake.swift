@@ -33,32 +33,34 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let configuration = WebSocketConfiguration(maxMessageSize: FuzzLimits.maxMessageSize,
                                                maxFrameSize: FuzzLimits.maxFrameSize,
                                                compression: choice & 4 != 0 ? PerMessageDeflateConfiguration() : nil)
-    var settings = ServerHandshakeSettings(configuration: configuration, shouldUpgrade: nil,
+    let shouldUpgrade: (@Sendable (UpgradeRequest) -> UpgradeDecision<Void>)?
+    switch choice & 3 {
+    case 0:
+        shouldUpgrade = { request in
+            .accept(subprotocol: ServerHandshake.negotiateSubprotocol(offered: request.offeredSubprotocols,
+                                                                      supported: ["chat", "json"]))
+        }
+    case 1:
+        shouldUpgrade = { request in
+            request.path.hasPrefix("/no") ? .reject(status: .forbidden, reason: "no") : .accept
+        }
+    default:
+        shouldUpgrade = nil
+    }
+    var settings = ServerHandshakeSettings(configuration: configuration, shouldUpgrade: shouldUpgrade,
                                            logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
     // Small, so that header limits are reached by inputs the fuzzer can build (431 answers).
-    settings.maxHeaderSize = 2048
+    settings.protections.maxHeaderSize = 2048
     if choice & 8 == 0 {
         // The event-loop-bound API, as `WebSocketServer` sets it up for `.eventLoop` handling.
         settings.eventLoopDelivery = { upgraded in
             upgraded.handler.value.deliverOnEventLoop(received: { _ in }, closed: { _ in })
         }
     }
-    switch choice & 3 {
-    case 0:
-        settings.shouldUpgrade = { request in
-            .accept(subprotocol: ServerHandshake.negotiateSubprotocol(offered: request.offeredSubprotocols,
-                                                                      supported: ["chat", "json"]))
-        }
-    case 1:
-        settings.shouldUpgrade = { request in
-            request.path.hasPrefix("/no") ? .reject(status: .forbidden, reason: "no") : .accept
-        }
-    case 2:
+    if choice & 3 == 2 {
         settings.plainHTTP = { request in
             PlainHTTPResponse(status: .ok, body: ByteBuffer(string: "page at \(request.path)"))
         }
-    default:
-        break
     }
 
     let channel = EmbeddedChannel()
