@@ -77,6 +77,30 @@ struct TransferAbuseTests {
         }
     }
 
+    @Test("offering a transfer again without sending data does not keep it from being abandoned")
+    func reOffersDoNotKeepAlive() async throws {
+        let clock = ManualClock()
+        let receiver = TransferReceiver(store: .memory(limits: TransferStoreLimits(maxOpenTransfers: 1), clock: clock))
+        try await withServer(configuration: transferServerConfiguration(maxMessageSize: Self.limit),
+                             handler: { await receiver.serve($0) }) { port in
+            try await connect("ws://127.0.0.1:\(port)/") { ws in
+                var hoarder = RawSender(ws)
+                let first = try await hoarder.send(.offer(Self.offer(1, size: 10)))
+                #expect(first == .resume(id: Self.id(1), offset: 0))
+                clock.advance(by: .seconds(100))
+                let again = try await hoarder.send(.offer(Self.offer(1, size: 10)))
+                #expect(again == .resume(id: Self.id(1), offset: 0))
+                clock.advance(by: .seconds(30))
+                // 130 s without a byte of data, 30 s after the last offer: abandoned all the same.
+                try await connect("ws://127.0.0.1:\(port)/") { other in
+                    var sender = RawSender(other)
+                    let taken = try await sender.send(.offer(Self.offer(2, size: 10)))
+                    #expect(taken == .resume(id: Self.id(2), offset: 0))
+                }
+            }
+        }
+    }
+
     @Test("one connection may hold 4 open transfers; its 5th is refused, another connection's is not")
     func perConnectionCap() async throws {
         let receiver = TransferReceiver(store: .memory())

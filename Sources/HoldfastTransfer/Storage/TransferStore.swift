@@ -33,6 +33,10 @@ public final class TransferStore: Sendable {
         var held: Int
         var synchronized: Int
         var lastActivity: Duration
+        /// When data last arrived (or the transfer was offered, or kept across a restart): what
+        /// expiry and eviction count from, so that offering again alone does not keep a
+        /// transfer alive.
+        var lastData: Duration
         /// The connection writing the transfer, while it is open.
         var writer: TransferWriter?
     }
@@ -89,7 +93,7 @@ public final class TransferStore: Sendable {
         var ledger = Ledger()
         for transfer in contents.partial {
             ledger.entries[transfer.offer.id] = Entry(offer: transfer.offer, held: transfer.held,
-                                                      synchronized: transfer.held, lastActivity: .zero)
+                                                      synchronized: transfer.held, lastActivity: .zero, lastData: .zero)
         }
         var forgotten: [TransferID] = []
         for (id, digest) in contents.delivered { forgotten += ledger.recordDelivered(id, digest) }
@@ -231,8 +235,8 @@ public final class TransferStore: Sendable {
                 guard refusal.code == .tooManyTransfers || refusal.code == .storeFull else { return .refused(refusal) }
                 // Abandoned transfers give up their place and bytes, the longest idle first.
                 let abandoned = ledger.entries.values
-                    .filter { limits.mayEvict(idleFor: now - $0.lastActivity) }
-                    .sorted { $0.lastActivity < $1.lastActivity }
+                    .filter { limits.mayEvict(idleFor: now - $0.lastData) }
+                    .sorted { $0.lastData < $1.lastData }
                 var evicted: [TransferID] = []
                 var open = ledger.entries.count
                 var freed = reserved
@@ -250,7 +254,8 @@ public final class TransferStore: Sendable {
                 for id in evicted { ledger.entries.removeValue(forKey: id) }
                 return .evicting(evicted)
             }
-            ledger.entries[offer.id] = Entry(offer: offer, held: 0, synchronized: 0, lastActivity: now, writer: writer)
+            ledger.entries[offer.id] = Entry(offer: offer, held: 0, synchronized: 0, lastActivity: now, lastData: now,
+                                             writer: writer)
             return .created
         }
     }
@@ -285,6 +290,7 @@ public final class TransferStore: Sendable {
             guard var entry = ledger.entries[id] else { return nil }
             if offset <= entry.held { entry.held = max(entry.held, offset + data.readableBytes) }
             entry.lastActivity = now
+            entry.lastData = now
             let due = entry.held - entry.synchronized >= Self.synchronizationInterval
             ledger.entries[id] = entry
             return (entry.held, due ? entry.offer : nil)
@@ -369,6 +375,11 @@ public final class TransferStore: Sendable {
         let received: ReceivedTransfer
         do {
             received = try await storage.finalize(entry.offer, digest: digest)
+        } catch let refusal as TransferRefusal {
+            // A file of its name appeared meanwhile: the sender is told so, and the partial
+            // transfer gives up its place and reserved bytes.
+            await discard(id)
+            throw refusal
         } catch {
             throw TransferRefusal(.storeFailed, "cannot deliver the transfer: \(error)")
         }
@@ -393,7 +404,7 @@ public final class TransferStore: Sendable {
         let now = elapsed()
         let expired = ledger.withLockedValue { ledger -> [TransferID] in
             let expired = ledger.entries.values
-                .filter { limits.isExpired(idleFor: now - $0.lastActivity, held: $0.held) }.map(\.offer.id)
+                .filter { limits.isExpired(idleFor: now - $0.lastData, held: $0.held) }.map(\.offer.id)
             for id in expired { ledger.entries.removeValue(forKey: id) }
             return expired
         }
