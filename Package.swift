@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Holdfast", targets: ["Holdfast"]),
         .library(name: "HoldfastCloseCodes", targets: ["HoldfastCloseCodes"]),
         .library(name: "HoldfastTransfer", targets: ["HoldfastTransfer"]),
+        .library(name: "HoldfastChannels", targets: ["HoldfastChannels"]),
         .executable(name: "holdfast", targets: ["HoldfastCLI"]),
     ],
     dependencies: [
@@ -26,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // The embedded on-disk channel store (SQLite, built from the package's own copy).
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
         // `swift package generate-documentation`: the DocC catalogs, built by CI without warnings.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -97,12 +100,28 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // Channels: offset-ordered streams that subscribers resume after any reconnect — the
+        // protocol in Protocol/, the stores in Storage/, the server's hub and the client.
+        .target(
+            name: "HoldfastChannels",
+            dependencies: [
+                "Holdfast",
+                "HoldfastCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "HoldfastCLI",
             dependencies: [
                 "Holdfast",
                 "HoldfastCloseCodes",
                 "HoldfastTransfer",
+                "HoldfastChannels",
                 // ByteBuffer for binary messages (the chat room, the probe, the status page).
                 .product(name: "NIOCore", package: "swift-nio"),
                 // Registries shared across event loops (the chat room, the status page's viewers).
@@ -144,6 +163,16 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .testTarget(
+            name: "HoldfastChannelsTests",
+            dependencies: [
+                "HoldfastChannels",
+                "HoldfastTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
             name: "HoldfastNIOTests",
             dependencies: [
                 "HoldfastNIO",
@@ -160,6 +189,7 @@ let package = Package(
                 "HoldfastCore",
                 "HoldfastCloseCodes",
                 "HoldfastTransfer",
+                "HoldfastChannels",
                 "HoldfastTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
