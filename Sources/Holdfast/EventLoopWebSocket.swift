@@ -47,6 +47,15 @@ public struct EventLoopConnection<Context: Sendable>: Identifiable {
         try handler.write(message)
     }
 
+    /// Sends a message like ``send(_:)``; the future succeeds once the socket is writable again
+    /// (at once when it is), and fails with the `WebSocketError` that refused the message. A
+    /// producer that waits for it before sending more — a replay of stored history — never holds
+    /// more than the socket's buffer in memory, however slowly the peer reads.
+    public func sendPaced(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        return handler.send(message)
+    }
+
     /// Starts the close handshake with `code` and `reason`.
     public func close(code: CloseCode = .normalClosure, reason: String = "") {
         eventLoop.preconditionInEventLoop()

@@ -1,0 +1,71 @@
+/// One subscription's delivery on the server, decided without I/O: while the history is replayed,
+/// live publications wait (up to a budget); once the replay has reached the stream's end as it
+/// stood, they go out in offset order, none twice.
+///
+/// The subscription registers for live publications before the history is read, so a
+/// publication stored meanwhile arrives both ways; the offset decides which copy goes out.
+public struct SubscriberStream: Sendable {
+    /// What to do with a live publication.
+    public enum LiveDecision: Sendable, Equatable {
+        /// Send it now.
+        case send
+        /// It was sent already (or replayed): drop it.
+        case skip
+        /// It waits for the replay to finish.
+        case held
+        /// The publications waiting for the replay exceed the budget: the subscriber cannot keep
+        /// up, and the connection is closed as a slow consumer.
+        case overBudget
+    }
+
+    private enum Phase: Sendable {
+        case replaying(held: [ChannelPublication], heldBytes: Int)
+        case live(lastSent: UInt64)
+    }
+
+    private var phase: Phase = .replaying(held: [], heldBytes: 0)
+    /// Bytes of publications that may wait for the replay.
+    public let heldBudget: Int
+
+    /// A subscription whose replay has not finished; at most `heldBudget` bytes of live
+    /// publications wait for it.
+    public init(heldBudget: Int) {
+        self.heldBudget = heldBudget
+    }
+
+    /// Whether the replay has finished and publications go out as they come.
+    public var isLive: Bool {
+        if case .live = phase { return true }
+        return false
+    }
+
+    /// Decides what happens to a live `publication`.
+    public mutating func live(_ publication: ChannelPublication) -> LiveDecision {
+        switch phase {
+        case .live(let lastSent):
+            guard publication.offset > lastSent else { return .skip }
+            phase = .live(lastSent: publication.offset)
+            return .send
+        case .replaying(var held, let heldBytes):
+            let bytes = heldBytes + publication.message.data.readableBytes
+            guard bytes <= heldBudget else { return .overBudget }
+            held.append(publication)
+            phase = .replaying(held: held, heldBytes: bytes)
+            return .held
+        }
+    }
+
+    /// The replay sent everything up to `lastReplayed`: returns the held publications that come
+    /// after it, in offset order, to send now; from here on publications go out as they come.
+    public mutating func replayFinished(through lastReplayed: UInt64) -> [ChannelPublication] {
+        guard case .replaying(let held, _) = phase else { return [] }
+        var lastSent = lastReplayed
+        var toSend: [ChannelPublication] = []
+        for publication in held.sorted(by: { $0.offset < $1.offset }) where publication.offset > lastSent {
+            toSend.append(publication)
+            lastSent = publication.offset
+        }
+        phase = .live(lastSent: lastSent)
+        return toSend
+    }
+}

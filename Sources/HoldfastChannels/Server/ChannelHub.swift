@@ -1,0 +1,388 @@
+import Holdfast
+import HoldfastCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// The server side of channels: takes subscribes and publishes from connections that speak
+/// ``channelsSubprotocol``, stores publishes in a ``ChannelStore`` and delivers every
+/// publication to every subscriber in offset order, replaying history to those that resume.
+///
+/// Publishes go to the store in batches from one task — whatever waits when the store is free,
+/// in one transaction — and are acknowledged after they are stored and handed to subscribers,
+/// so an acknowledged publish is never lost by the hub. Run the hub (``run()``, or as a
+/// `Service` before the server in a `ServiceGroup`) and hand it each connection's events, or let
+/// ``ChannelsHandler`` do that:
+///
+/// ```swift
+/// let hub = ChannelHub(store: InMemoryChannelStore())
+/// let server = WebSocketServer(configuration: .init(port: 8080, subprotocols: [channelsSubprotocol]),
+///                              eventLoopHandler: ChannelsHandler(hub: hub))
+/// let group = ServiceGroup(services: [server, hub], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
+/// ```
+///
+/// On graceful shutdown the hub stores and delivers what waits, refuses later publishes with the
+/// retryable `shutting-down`, and returns; the server's 1001 then follows what was delivered.
+public final class ChannelHub: Service, Sendable {
+    /// Where the streams live.
+    public let store: any ChannelStore
+    /// The settings.
+    public let configuration: ChannelHubConfiguration
+    private let logger: Logger
+    private let queue = NIOLockedValueBox(PublishQueue())
+    private let subscribers = NIOLockedValueBox<[ChannelName: [ObjectIdentifier: SessionHandle]]>([:])
+    private let sessions = NIOLockedValueBox<[ObjectIdentifier: SessionHandle]>([:])
+    private let counters = NIOLockedValueBox(ChannelHubStatistics())
+
+    /// A hub over `store`.
+    public init(store: any ChannelStore, configuration: ChannelHubConfiguration = .init(),
+                logger: Logger = Logger(label: "holdfast.channels")) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// What the hub has done, and its subscriptions now.
+    public var statistics: ChannelHubStatistics {
+        var statistics = counters.withLockedValue { $0 }
+        subscribers.withLockedValue { subscribers in
+            statistics.channels = subscribers.count
+            statistics.subscriptions = subscribers.values.reduce(0) { $0 + $1.count }
+        }
+        return statistics
+    }
+
+    // MARK: - Running
+
+    /// Stores publishes as they come and trims history, until graceful shutdown or cancellation;
+    /// then stores what waits and returns.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { [self] in await trimPeriodically() }
+                    while let batch = await nextBatch() { await store(batch) }
+                    group.cancelAll()
+                }
+            } onCancel: {
+                self.beginDraining()
+            }
+        } onGracefulShutdown: {
+            self.beginDraining()
+        }
+    }
+
+    private func trimPeriodically() async {
+        while !Task.isCancelled {
+            guard (try? await Task.sleep(for: configuration.trimInterval)) != nil else { return }
+            do { try await store.trim() } catch {
+                logger.warning("trimming channel history failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops taking publishes: what waits is still stored, then ``run()`` returns.
+    private func beginDraining() {
+        let wakeUp = queue.withLockedValue { queue -> CheckedContinuation<Void, Never>? in
+            queue.draining = true
+            defer { queue.wakeUp = nil }
+            return queue.wakeUp
+        }
+        wakeUp?.resume()
+    }
+
+    /// The publishes waiting now, up to a batch; `nil` once draining and nothing waits.
+    private func nextBatch() async -> [PendingPublish]? {
+        while true {
+            enum Next { case batch([PendingPublish]), finished, wait }
+            let next: Next = queue.withLockedValue { queue in
+                if !queue.waiting.isEmpty { return .batch(queue.take(upTo: configuration.maxBatch)) }
+                return queue.draining ? .finished : .wait
+            }
+            switch next {
+            case .batch(let batch): return batch
+            case .finished: return nil
+            case .wait:
+                await withCheckedContinuation { continuation in
+                    let resumeNow = queue.withLockedValue { queue in
+                        if !queue.waiting.isEmpty || queue.draining { return true }
+                        queue.wakeUp = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    /// Stores `batch` in one transaction, hands the new publications to their subscribers and
+    /// then answers each publisher.
+    private func store(_ batch: [PendingPublish]) async {
+        let receipts: [ChannelPublishReceipt]
+        do {
+            receipts = try await store.append(batch.map(\.request))
+        } catch {
+            let refusal: ChannelsErrorCode
+            if case ChannelStoreError.tooManyChannels = error { refusal = .tooManyChannels } else { refusal = .storeUnavailable }
+            logger.warning("storing publishes failed", metadata: ["count": "\(batch.count)", "error": "\(error)"])
+            counters.withLockedValue { $0.publishesRefused += batch.count }
+            for publish in batch { publish.answer(.failure(ChannelsError(refusal, "\(error)"))) }
+            return
+        }
+        var publications: [ChannelPublication] = []
+        for (publish, receipt) in zip(batch, receipts) where !receipt.duplicate {
+            publications.append(ChannelPublication(channel: publish.request.channel, position: receipt.position,
+                                                   message: publish.request.message))
+        }
+        counters.withLockedValue {
+            $0.published += publications.count
+            $0.duplicates += batch.count - publications.count
+        }
+        deliver(publications)
+        for (publish, receipt) in zip(batch, receipts) { publish.answer(.success(receipt)) }
+    }
+
+    /// Hands `publications` to their channels' subscribers: one task per event loop, so each
+    /// subscriber gets them in order on its loop.
+    private func deliver(_ publications: [ChannelPublication]) {
+        guard !publications.isEmpty else { return }
+        let channels = Set(publications.map(\.channel))
+        let audience = subscribers.withLockedValue { subscribers in channels.map { ($0, subscribers[$0] ?? [:]) } }
+        var byChannel: [ChannelName: [(ChannelPublication, WebSocketMessage)]] = [:]
+        for publication in publications where audience.contains(where: { $0.0 == publication.channel && !$0.1.isEmpty }) {
+            byChannel[publication.channel, default: []].append((publication, ChannelsServerMessage.publication(publication).encoded))
+        }
+        var byLoop: [ObjectIdentifier: (any EventLoop, [(SessionHandle, [(ChannelPublication, WebSocketMessage)])])] = [:]
+        for (channel, handles) in audience {
+            guard let items = byChannel[channel] else { continue }
+            for handle in handles.values {
+                byLoop[ObjectIdentifier(handle.eventLoop), default: (handle.eventLoop, [])].1.append((handle, items))
+            }
+        }
+        for (eventLoop, work) in byLoop.values {
+            eventLoop.execute { [self] in
+                for (handle, items) in work { deliverLive(items, to: handle.session.value) }
+            }
+        }
+    }
+
+    /// On `session`'s loop: each publication goes out, waits for its replay, or is dropped as
+    /// already sent.
+    private func deliverLive(_ items: [(ChannelPublication, WebSocketMessage)], to session: ChannelSession) {
+        for (publication, encoded) in items {
+            guard !session.isClosed, var stream = session.subscriptions[publication.channel] else { continue }
+            let decision = stream.live(publication)
+            session.subscriptions[publication.channel] = stream
+            switch decision {
+            case .send: session.sendLive(encoded)
+            case .skip, .held: break
+            case .overBudget:
+                counters.withLockedValue { $0.slowSubscribersClosed += 1 }
+                session.close(code: .tryAgainLater, reason: "publications held during replay exceed \(configuration.maxHeldDuringReplay) bytes (reading too slowly)")
+            }
+        }
+    }
+
+    // MARK: - Connections
+
+    /// `connection` speaks the channels protocol from now on. Call on its event loop.
+    public func connectionOpened<Context>(_ connection: EventLoopConnection<Context>) {
+        let handle = SessionHandle(id: connection.id, eventLoop: connection.eventLoop,
+                                   session: NIOLoopBound(ChannelSession(connection), eventLoop: connection.eventLoop))
+        sessions.withLockedValue { $0[connection.id] = handle }
+    }
+
+    /// `connection` ended: its subscriptions end with it. Call on its event loop.
+    public func connectionClosed<Context>(_ connection: EventLoopConnection<Context>) {
+        guard let handle = sessions.withLockedValue({ $0.removeValue(forKey: connection.id) }) else { return }
+        let session = handle.session.value
+        session.ended()
+        unregister(handle, from: Array(session.subscriptions.keys))
+        session.subscriptions = [:]
+    }
+
+    /// Handles a message of `connection`. Call on its event loop.
+    public func received<Context>(_ message: WebSocketMessage, on connection: EventLoopConnection<Context>) {
+        guard let handle = sessions.withLockedValue({ $0[connection.id] }) else { return }
+        let session = handle.session.value
+        let decoded: Result<ChannelsClientMessage, ChannelsError>
+        do { decoded = try ChannelsClientMessage.decode(message) } catch {
+            session.close(code: .invalidFramePayloadData, reason: error.description)
+            return
+        }
+        switch decoded {
+        case .failure(let error):
+            session.reply(.error(error))
+        case .success(.subscribe(let channel, let since)):
+            subscribe(handle, to: channel, since: since)
+        case .success(.unsubscribe(let channel)):
+            guard session.subscriptions.removeValue(forKey: channel) != nil else {
+                session.reply(.error(ChannelsError(.notSubscribed, "not subscribed to \(channel)", channel: channel.value)))
+                return
+            }
+            unregister(handle, from: [channel])
+            session.reply(.unsubscribed(channel: channel))
+        case .success(.publish(let channel, let id, let message)):
+            publish(ChannelPublishRequest(channel: channel, id: id, message: message), from: handle)
+        }
+    }
+
+    private func unregister(_ handle: SessionHandle, from channels: [ChannelName]) {
+        subscribers.withLockedValue { subscribers in
+            for channel in channels {
+                subscribers[channel]?[handle.id] = nil
+                if subscribers[channel]?.isEmpty == true { subscribers[channel] = nil }
+            }
+        }
+    }
+
+    private func publish(_ request: ChannelPublishRequest, from handle: SessionHandle) {
+        let answer: @Sendable (Result<ChannelPublishReceipt, ChannelsError>) -> Void = { result in
+            handle.eventLoop.execute {
+                switch result {
+                case .success(let receipt):
+                    handle.session.value.reply(.ack(ChannelPublishAck(id: request.id, channel: request.channel,
+                                                                      position: receipt.position, duplicate: receipt.duplicate)))
+                case .failure(var error):
+                    error.channel = request.channel.value
+                    error.publishID = request.id
+                    handle.session.value.reply(.error(error))
+                }
+            }
+        }
+        let (refusal, wakeUp) = queue.withLockedValue { queue -> (ChannelsError?, CheckedContinuation<Void, Never>?) in
+            if queue.draining { return (ChannelsError(.shuttingDown, "the server is shutting down"), nil) }
+            if queue.waiting.count >= configuration.maxWaitingPublishes {
+                return (ChannelsError(.storeUnavailable, "\(queue.waiting.count) publishes wait for the store"), nil)
+            }
+            queue.waiting.append(PendingPublish(request: request, answer: answer))
+            defer { queue.wakeUp = nil }
+            return (nil, queue.wakeUp)
+        }
+        if let refusal {
+            counters.withLockedValue { $0.publishesRefused += 1 }
+            answer(.failure(refusal))
+        }
+        wakeUp?.resume()
+    }
+
+    // MARK: - Subscribing and replaying
+
+    private func subscribe(_ handle: SessionHandle, to channel: ChannelName, since: StreamPosition?) {
+        let session = handle.session.value
+        guard session.subscriptions[channel] == nil else {
+            session.reply(.error(ChannelsError(.alreadySubscribed, "already subscribed to \(channel)", channel: channel.value)))
+            return
+        }
+        let limit = configuration.maxSubscriptionsPerConnection
+        guard session.subscriptions.count < limit else {
+            session.reply(.error(ChannelsError(.tooManySubscriptions, "a connection may hold at most \(limit) subscriptions",
+                                               channel: channel.value)))
+            return
+        }
+        // Registered before the stream is read: whatever is stored from here on arrives live and
+        // waits for the replay; what arrives both ways goes out once.
+        session.subscriptions[channel] = SubscriberStream(heldBudget: configuration.maxHeldDuringReplay)
+        subscribers.withLockedValue { $0[channel, default: [:]][handle.id] = handle }
+        if since != nil { counters.withLockedValue { $0.recoveries += 1 } }
+        Task { await replay(channel, since: since, to: handle) }
+    }
+
+    /// Answers a subscribe and replays what it asked for, a page at a time, each page after the
+    /// socket took the last; then releases what waited.
+    private func replay(_ channel: ChannelName, since: StreamPosition?, to handle: SessionHandle) async {
+        let plan: RecoveryPlan
+        do {
+            let state = try await store.state(of: channel)
+            switch RecoveryPlan.plan(channel: channel, since: since, stream: state.position,
+                                     oldestRetained: state.oldestRetained, maxReplay: store.limits.maxReplay) {
+            case .success(let planned): plan = planned
+            case .failure(let refusal):
+                await endSubscription(channel, of: handle, answer: refusal)
+                return
+            }
+        } catch {
+            await endSubscription(channel, of: handle,
+                                  answer: ChannelsError(.storeUnavailable, "\(error)", channel: channel.value))
+            return
+        }
+        if plan.answer.recovered == false { counters.withLockedValue { $0.recoveriesFailed += 1 } }
+        let answered = await onLoop(handle) { session in
+            guard session.subscriptions[channel] != nil else { return false }
+            session.reply(.subscribed(plan.answer))
+            return !session.isClosed
+        }
+        guard answered == true else { return }
+
+        let top = plan.answer.position.offset
+        var after = plan.replayAfter
+        while after < top {
+            let page: [ChannelPublication]
+            do {
+                page = try await store.publications(of: channel, after: after, limit: min(configuration.replayPageSize, Int(top - after)))
+            } catch {
+                logger.warning("reading channel history failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                await onLoop(handle) { $0.close(code: .tryAgainLater, reason: "channel history could not be read") }
+                return
+            }
+            guard let last = page.last else { break }
+            let sent: EventLoopFuture<Void>? = await onLoop(handle) { session in
+                guard session.subscriptions[channel] != nil else { return nil }
+                return page.compactMap { session.sendReplayed(.publication($0)) }.last
+            }
+            guard let sent, (try? await sent.get()) != nil else { return }
+            counters.withLockedValue { $0.replayed += page.count }
+            after = last.offset
+        }
+        let replayedThrough = max(after, top)
+        await onLoop(handle) { session in
+            guard var stream = session.subscriptions[channel] else { return }
+            let waiting = stream.replayFinished(through: replayedThrough)
+            session.subscriptions[channel] = stream
+            for publication in waiting { session.reply(.publication(publication)) }
+        }
+    }
+
+    /// Removes a subscription that could not start and tells the client why.
+    private func endSubscription(_ channel: ChannelName, of handle: SessionHandle, answer: ChannelsError) async {
+        unregister(handle, from: [channel])
+        await onLoop(handle) { session in
+            session.subscriptions[channel] = nil
+            session.reply(.error(answer))
+        }
+    }
+
+    /// Runs `body` on the session's loop with the session, if the connection is still there.
+    @discardableResult
+    private func onLoop<Value: Sendable>(_ handle: SessionHandle, _ body: @escaping @Sendable (ChannelSession) -> Value?) async -> Value? {
+        try? await handle.eventLoop.submit {
+            let session = handle.session.value
+            return session.isClosed ? nil : body(session)
+        }.get()
+    }
+}
+
+/// A publish waiting for the store, with the way to answer its publisher.
+private struct PendingPublish: Sendable {
+    let request: ChannelPublishRequest
+    let answer: @Sendable (Result<ChannelPublishReceipt, ChannelsError>) -> Void
+}
+
+/// The publishes waiting for the store, and the writer waiting for them.
+private struct PublishQueue {
+    var waiting: [PendingPublish] = []
+    var wakeUp: CheckedContinuation<Void, Never>?
+    var draining = false
+
+    mutating func take(upTo count: Int) -> [PendingPublish] {
+        guard waiting.count > count else {
+            defer { waiting = [] }
+            return waiting
+        }
+        let batch = Array(waiting.prefix(count))
+        waiting.removeFirst(count)
+        return batch
+    }
+}
