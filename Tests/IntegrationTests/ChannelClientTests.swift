@@ -230,4 +230,39 @@ struct ChannelClientTests {
             }
         }
     }
+
+    @Test("ending the iteration of a subscription unsubscribes it at the hub")
+    func endingIterationUnsubscribes() async throws {
+        try await withChannelServer { hub, port in
+            let client = Self.client(port: port)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                defer { group.cancelAll() }
+                group.addTask { try await client.run() }
+                let reader = Task {
+                    for try await _ in try client.subscribe("room") {}
+                }
+                try await withTimeout("the hub to count the subscription") {
+                    while hub.statistics.subscriptions != 1 { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                reader.cancel()
+                try await withTimeout("the hub to drop the subscription") {
+                    while hub.statistics.subscriptions != 0 { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                // The channel can be subscribed to again.
+                _ = try client.subscribe("room")
+                client.close()
+            }
+        }
+    }
+
+    @Test("a server that does not agree on the channels subprotocol stops the client with subprotocolNotAgreed")
+    func plainServerRefused() async throws {
+        try await withServer(handler: echo) { port in
+            let client = Self.client(port: port)
+            await #expect(throws: ChannelClientError.subprotocolNotAgreed(nil)) {
+                try await withTimeout("the client to stop") { try await client.run() }
+            }
+            #expect(throws: ChannelClientError.subprotocolNotAgreed(nil)) { try client.subscribe("room") }
+        }
+    }
 }
