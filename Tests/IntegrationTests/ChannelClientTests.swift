@@ -265,4 +265,43 @@ struct ChannelClientTests {
             #expect(throws: ChannelClientError.subprotocolNotAgreed(nil)) { try client.subscribe("room") }
         }
     }
+
+    @Test("a restart in the middle of 40 publishes: the subscriber gets offsets 1…40 once each, in publish order")
+    func restartUnderTraffic() async throws {
+        let store = InMemoryChannelStore()
+        let count = 40
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            defer { group.cancelAll() }
+            let (firstServer, _, port) = try await Self.startChannelServer(in: &group, store: store)
+            let subscriber = Self.client(port: port)
+            let publisher = Self.client(port: port)
+            group.addTask { try await subscriber.run() }
+            group.addTask { try await publisher.run() }
+            let room = Self.forward(try subscriber.subscribe("room", since: StreamPosition(epoch: store.epoch, offset: 0)),
+                                    in: &group)
+            let (acknowledged, acknowledgedSink) = AsyncStream.makeStream(of: Int.self)
+            let (goOn, goOnSink) = AsyncStream.makeStream(of: Void.self)
+            group.addTask {
+                for index in 1...count {
+                    // The rest is published from the moment the server goes: some wait for the
+                    // next connection, some go to it.
+                    if index == 11 { for await _ in goOn { break } }
+                    _ = try await publisher.publish(.text("m\(index)"), to: "room")
+                    acknowledgedSink.yield(index)
+                }
+            }
+            try await withTimeout("ten acknowledgements") {
+                for await index in acknowledged where index == 10 { return }
+            }
+            _ = await firstServer.shutdown()
+            goOnSink.yield()
+            let (_, secondHub, _) = try await Self.startChannelServer(in: &group, store: store, port: port)
+            var received: [SubscriptionEvent] = []
+            for index in 1...count { received.append(try await Self.next(room, "m\(index)")) }
+            #expect(received == (1...count).map { Self.publication("m\($0)", at: UInt64($0), epoch: store.epoch) })
+            #expect(secondHub.statistics.published == count - 10)
+            subscriber.close()
+            publisher.close()
+        }
+    }
 }
