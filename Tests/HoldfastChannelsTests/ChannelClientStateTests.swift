@@ -257,4 +257,36 @@ private func streaming(top: UInt64 = 0) -> ChannelClientState {
         #expect(id == "c-1")
         #expect(offline.pendingPublishIDs.isEmpty)
     }
+
+    @Test("a close with 1009 naming a limit fails the publishes over it on the next connection, even if none is announced")
+    func aNamedLimitFromACloseIsKept() throws {
+        var state = ChannelClientState(publishIDPrefix: "c")
+        _ = state.connected(messageLimit: nil)
+        let big = try state.publish(.text(String(repeating: "x", count: 100)), to: room).id
+        _ = try state.publish(.text("small"), to: room)
+        #expect(state.closedAsTooBig(namedLimit: 100, reason: "message exceeds limit of 100 bytes").isEmpty)
+        #expect(!state.isConnected)
+        let actions = state.connected(messageLimit: nil)
+        guard case .publishFailed(big, .tooBig(let refusal))? = actions.first else {
+            Issue.record("expected the big publish to fail, got \(actions)")
+            return
+        }
+        #expect(refusal.peerLimit == 100)
+        #expect(actions.dropFirst() == [.send(.publish(channel: room, id: "c-2", message: .text("small")))])
+        #expect(throws: ChannelPublishFailure.self) { try state.publish(.text(String(repeating: "x", count: 100)), to: room) }
+    }
+
+    @Test("a close with 1009 naming no limit fails the largest unacknowledged publish")
+    func anUnnamedLimitFailsTheLargest() throws {
+        var state = ChannelClientState(publishIDPrefix: "c")
+        _ = state.connected(messageLimit: nil)
+        _ = try state.publish(.text("small"), to: room)
+        let big = try state.publish(.text(String(repeating: "x", count: 100)), to: room).id
+        let actions = state.closedAsTooBig(namedLimit: nil, reason: "too big")
+        guard case .publishFailed(big, .tooBig)? = actions.first, actions.count == 1 else {
+            Issue.record("expected the big publish to fail, got \(actions)")
+            return
+        }
+        #expect(state.pendingPublishIDs == ["c-1"])
+    }
 }

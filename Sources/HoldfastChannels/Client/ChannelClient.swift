@@ -355,6 +355,11 @@ public final class ChannelClient: Sendable {
                     shared.connection = connection
                     return shared.state.connected(messageLimit: connection.peerLimits.maxMessageSize)
                 }
+            case .disconnected(.closed(let outcome)) where outcome.code == .messageTooBig:
+                update { shared in
+                    shared.connection = nil
+                    return shared.state.closedAsTooBig(namedLimit: outcome.received?.namedLimit, reason: outcome.reason)
+                }
             case .disconnected:
                 update { shared in
                     shared.connection = nil

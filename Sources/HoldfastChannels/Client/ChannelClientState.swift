@@ -76,6 +76,9 @@ public struct ChannelClientState: Sendable {
     private var publishCounter: UInt64 = 0
     /// The message limit the server announced on the last connection, if it did.
     private var messageLimit: Int?
+    /// The limit a server named when it closed with 1009: kept for later connections that
+    /// announce none.
+    private var learnedLimit: Int?
 
     /// A client with no subscriptions and an empty outbox.
     /// - Parameters:
@@ -161,14 +164,14 @@ public struct ChannelClientState: Sendable {
     ///   publishes over it fail.
     public mutating func connected(messageLimit: Int?) -> [Action] {
         isConnected = true
-        self.messageLimit = messageLimit
+        self.messageLimit = [messageLimit, learnedLimit].compactMap { $0 }.min()
         var actions: [Action] = []
         for channel in subscriptions.keys.sorted() {
             subscriptions[channel]?.awaitingAnswer = true
             subscriptions[channel]?.refusedForNow = false
             actions.append(.send(.subscribe(channel: channel, since: subscriptions[channel]?.cursor)))
         }
-        let limits = AnnouncedLimits(maxMessageSize: messageLimit, maxFrameSize: nil)
+        let limits = AnnouncedLimits(maxMessageSize: self.messageLimit, maxFrameSize: nil)
         var index = 0
         while index < outbox.count {
             let pending = outbox[index]
@@ -188,6 +191,29 @@ public struct ChannelClientState: Sendable {
     public mutating func disconnected() {
         isConnected = false
         for channel in subscriptions.keys { subscriptions[channel]?.awaitingAnswer = false }
+    }
+
+    /// The connection was closed with 1009 (message too big): a publish was over a limit the
+    /// server did not announce. Without this, the publish would be sent again on every
+    /// connection and close each one.
+    /// - Parameters:
+    ///   - namedLimit: the limit the close reason named, if it did: publishes over it fail on
+    ///     the next connection, and later ones at once.
+    ///   - reason: the close reason, for the failure when no limit was named.
+    /// - Returns: when no limit was named, the failure of the largest unacknowledged publish,
+    ///   the likeliest cause.
+    public mutating func closedAsTooBig(namedLimit: Int?, reason: String) -> [Action] {
+        disconnected()
+        if let namedLimit {
+            learnedLimit = min(namedLimit, learnedLimit ?? namedLimit)
+            messageLimit = min(namedLimit, messageLimit ?? namedLimit)
+            return []
+        }
+        guard let largest = outbox.indices.max(by: { outbox[$0].encodedSize < outbox[$1].encodedSize }) else { return [] }
+        let pending = outbox[largest]
+        removePublish(at: largest)
+        return [.publishFailed(publishID: pending.id,
+                               .tooBig(.messageTooBig(size: pending.encodedSize, limit: nil, reason: reason)))]
     }
 
     /// Sends again what the server refused for now on this connection: subscribes, then
