@@ -158,8 +158,10 @@ public final class ChannelClient: Sendable {
 
     /// Subscribes to `channel`; the subscription is sent now when connected, else on connect, and
     /// again from the last position delivered after every reconnect.
-    /// - Parameter since: the last position the application has seen (`EPOCH:OFFSET`), to
-    ///   receive what follows it; `nil` for the publications after the subscription begins.
+    /// - Parameters:
+    ///   - channel: the channel to receive.
+    ///   - since: the last position the application has seen (`EPOCH:OFFSET`), to receive what
+    ///     follows it; `nil` for the publications after the subscription begins.
     /// - Throws: ``ChannelClientError/alreadySubscribed(_:)``; ``ChannelClientError/stopped``.
     public func subscribe(_ channel: ChannelName, since: StreamPosition? = nil) throws -> ChannelSubscription {
         let (events, sink) = AsyncThrowingStream.makeStream(of: SubscriptionEvent.self)
