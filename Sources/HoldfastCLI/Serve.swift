@@ -1,12 +1,14 @@
 import ArgumentParser
+import Foundation
 import Holdfast
+import HoldfastChannels
 import HoldfastTransfer
 import Logging
 import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a WebSocket echo, chat-room or file-receiving server, with a live status page.",
+        abstract: "Run a WebSocket echo, chat-room, file-receiving or channels server, with a live status page.",
         discussion: """
             In echo mode (the default) every text or binary message is sent back with its type; in \
             broadcast mode it goes to every other connected client, like a chat room; in files mode \
@@ -17,7 +19,15 @@ struct Serve: AsyncParsableCommand {
             control, bidirectional or invisible characters are refused). One connection may \
             hold --files-max-open-per-connection partial transfers; one that sends nothing for \
             2 minutes gives up its place to a new sender; --files-max-total-bytes bounds the \
-            partial transfers and the received files together. Prints \
+            partial transfers and the received files together. In channels mode clients that offer \
+            the subprotocol holdfast.channels.v1 ('holdfast subscribe', 'holdfast publish', \
+            ChannelClient) publish to named channels, where each message gets an offset, and \
+            subscribe; a client that reconnects resumes after the last offset it received and gets \
+            what it missed from the history (--history-size messages per channel, for \
+            --history-age seconds), or is told it could not be filled. The history is kept in \
+            memory (lost on restart: clients learn it from the new epoch) or, with --history-dir, \
+            in an SQLite database there that survives restarts and crashes. Plain clients share a \
+            chat room. Prints \
             `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT \
             (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every \
             client, waits up to --drain-timeout for their close handshakes, reports how many \
@@ -48,6 +58,8 @@ struct Serve: AsyncParsableCommand {
               holdfast serve --api tasks                       # echo through the async API
               holdfast serve --mode broadcast                  # a chat room
               holdfast serve --mode files --files-dir inbox    # for 'holdfast send'
+              holdfast serve --mode channels                   # history in memory
+              holdfast serve --mode channels --history-dir state --history-size 100000
               holdfast serve --host :: --port 9001 --max-message-size 16777216
               holdfast serve --stream --max-frame-size 1048576 \\
                 --max-message-size 1073741824
@@ -64,8 +76,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TCP port; 0 picks a free one.")
     var port = 8080
 
-    @Option(help: ArgumentHelp("echo: each message back to its sender; broadcast: to every other client; files: receive transfers.",
-                               valueName: "echo|broadcast|files"))
+    @Option(help: ArgumentHelp("echo: each message back to its sender; broadcast: to every other client; files: receive transfers; channels: publish and subscribe with offsets.",
+                               valueName: "echo|broadcast|files|channels"))
     var mode = ServeMode.echo
 
     @Option(help: ArgumentHelp(
@@ -92,6 +104,22 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("files-idle-timeout"), help: "Seconds an idle partial transfer is kept (--mode files).")
     var filesIdleTimeout: Double = 3600
+
+    @Option(name: .customLong("history-dir"),
+            help: "Keep channel history in an SQLite database in this folder, so a restart loses nothing (--mode channels; default: in memory).")
+    var historyDirectory: String?
+
+    @Option(name: .customLong("history-size"), help: "Messages kept per channel for resuming subscribers (--mode channels).")
+    var historySize = ChannelHistoryLimits().maxMessages
+
+    @Option(name: .customLong("history-age"), help: "Seconds a channel message is kept for resuming subscribers (--mode channels).")
+    var historyAge: Double = 3600
+
+    @Option(name: .customLong("max-replay"), help: "Most messages one resuming subscription is sent from history (--mode channels).")
+    var maxReplay = ChannelHistoryLimits().maxReplay
+
+    @Option(name: .customLong("max-subscriptions"), help: "Channels one connection may subscribe to at once (--mode channels).")
+    var maxSubscriptions = ChannelHubConfiguration().maxSubscriptionsPerConnection
 
     @Option(name: .customLong("max-message-size"), help: "Largest message accepted, in bytes (bigger: close 1009).")
     var maxMessageSize = WebSocketConfiguration.defaultMaxMessageSize
@@ -174,6 +202,11 @@ struct Serve: AsyncParsableCommand {
         guard filesMaxOpenPerConnection > 0 else { throw ValidationError("--files-max-open-per-connection must be positive") }
         if overwrite, mode != .files { throw Terminal.fail("--overwrite is for --mode files") }
         guard filesIdleTimeout > 0 else { throw ValidationError("--files-idle-timeout must be positive") }
+        if mode != .channels, historyDirectory != nil { throw Terminal.fail("--history-dir is for --mode channels") }
+        guard historySize > 0 else { throw ValidationError("--history-size must be positive") }
+        guard historyAge > 0 else { throw ValidationError("--history-age must be positive") }
+        guard maxReplay > 0 else { throw ValidationError("--max-replay must be positive") }
+        guard maxSubscriptions > 0 else { throw ValidationError("--max-subscriptions must be positive") }
         guard closeTimeout >= 0 else { throw ValidationError("--close-timeout must not be negative") }
         guard maxBacklog >= 0 else { throw ValidationError("--max-backlog must not be negative") }
         guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
@@ -215,7 +248,8 @@ struct Serve: AsyncParsableCommand {
             compression: noCompression ? nil : PerMessageDeflateConfiguration(),
             pingInterval: pingInterval.map { .nanoseconds(Int64($0 * 1e9)) },
             maxBacklog: maxBacklog > 0 ? maxBacklog : nil)
-        let board = StatusBoard(limits: limits(webSocket))
+        let hub = mode == .channels ? try await channelHub(logger: logger) : nil
+        let board = StatusBoard(limits: limits(webSocket), channels: hub.map { ($0, historyDescription) })
         let configuration = WebSocketServerConfiguration(
             host: host, port: port, webSocket: webSocket,
             plainHTTP: { ServePages.response(to: $0, board: board) }, threads: threads,
@@ -254,15 +288,33 @@ struct Serve: AsyncParsableCommand {
                 }
             }
         } else {
-            let handler = ServeHandler(mode: mode, room: BroadcastRoom(), board: board)
-            server = WebSocketServer(configuration: configuration, logger: logger, shouldUpgrade: ServeRoute.decide,
+            let handler = ServeHandler(mode: mode, room: BroadcastRoom(), board: board, hub: hub)
+            server = WebSocketServer(configuration: configuration, logger: logger,
+                                     shouldUpgrade: hub == nil ? ServeRoute.decide : ServeRoute.decideWithChannels,
                                      eventLoopHandler: handler)
         }
         board.attach(server)
-        let services = ServiceGroup(configuration: .init(
-            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // Shut down in reverse order: the hub first stores and delivers what waits, then the
+        // server sends its 1001s behind those deliveries.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if let hub { services.append(.init(service: hub)) }
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await serve(serviceGroup, server: server, tls: tls, receiver: receiver)
+        } catch {
+            try? await hub?.store.close()
+            throw error
+        }
+        try? await hub?.store.close()
+    }
+
+    /// Runs the services until they stop: announces the address, the received files (in files
+    /// mode) and the shutdown report.
+    private func serve(_ serviceGroup: ServiceGroup, server: WebSocketServer, tls: WebSocketServerTLS?,
+                       receiver: TransferReceiver?) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
+            group.addTask { try await serviceGroup.run() }
             let address = try await server.listeningAddress
             let shownHost = host.contains(":") ? "[\(host)]" : host
             Terminal.say("listening on \(tls == nil ? "ws" : "wss")://\(shownHost):\(address.port ?? port)")
@@ -275,6 +327,27 @@ struct Serve: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// The hub of `--mode channels` over its store: SQLite in --history-dir, or memory.
+    private func channelHub(logger: Logger) async throws -> ChannelHub {
+        let limits = ChannelHistoryLimits(maxMessages: historySize, maxAge: .nanoseconds(Int64(historyAge * 1e9)),
+                                          maxReplay: maxReplay)
+        let store: any ChannelStore
+        if let historyDirectory {
+            throw Terminal.fail("cannot use --history-dir \(historyDirectory): the SQLite store is not built yet")
+        } else {
+            store = InMemoryChannelStore(limits: limits)
+        }
+        return ChannelHub(store: store, configuration: ChannelHubConfiguration(maxSubscriptionsPerConnection: maxSubscriptions),
+                          logger: logger)
+    }
+
+    /// Where the channel history lives, as the status page says it.
+    private var historyDescription: String {
+        let kept = "\(historySize) messages per channel for \(Self.seconds(historyAge))"
+        guard let historyDirectory else { return "in memory (lost on restart), " + kept }
+        return "SQLite in a folder named " + Self.lastPathComponent(historyDirectory) + " (survives restarts), " + kept
     }
 
     /// A receiver writing into `directory`, or a one-line error when it cannot be used.
@@ -342,6 +415,11 @@ struct Serve: AsyncParsableCommand {
                            + "kept " + Self.seconds(filesIdleTimeout) + " when idle (2 min without a byte: abandoned)"))
             limits.append(("Files directory", "at most " + Self.size(filesMaxTotalBytes) + " of partial and received files"
                            + (overwrite ? "; a received file replaces one of its name" : "; existing files are never replaced")))
+        }
+        if mode == .channels {
+            limits.append(("Channel history", historyDescription))
+            limits.append(("Replay", "at most \(maxReplay) messages per resuming subscription"))
+            limits.append(("Subscriptions", "at most \(maxSubscriptions) per connection"))
         }
         limits.append(("Event-loop threads", threads.map(String.init) ?? "one per core"))
         return limits

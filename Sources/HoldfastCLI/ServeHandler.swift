@@ -1,5 +1,6 @@
 import ArgumentParser
 import Holdfast
+import HoldfastChannels
 import HoldfastTransfer
 
 /// What `holdfast serve` does with each message: send it back, or to everyone else.
@@ -10,6 +11,9 @@ enum ServeMode: String, CaseIterable, Sendable {
     case broadcast
     /// Transfers are received into a directory (`--files-dir`), in a task per connection.
     case files
+    /// Channels: clients that speak the channels subprotocol publish and subscribe with offsets
+    /// and resume after reconnects; plain clients join the chat room.
+    case channels
 }
 
 /// Which of the library's two APIs `holdfast serve` echoes through.
@@ -27,10 +31,21 @@ enum ServeRoute: Sendable, Equatable {
     case statusPage
     /// A client of the serving mode: echo, chat room or transfers.
     case client
+    /// A client of `--mode channels` that agreed on the channels subprotocol.
+    case channels
 
     /// The route of every upgrade request; every request is accepted.
     @Sendable static func decide(_ request: UpgradeRequest) -> UpgradeDecision<ServeRoute> {
         .accept(request.path == StatusBoard.path ? .statusPage : .client)
+    }
+
+    /// The route of every upgrade request in `--mode channels`: a client offering the channels
+    /// subprotocol gets it; every request is accepted.
+    @Sendable static func decideWithChannels(_ request: UpgradeRequest) -> UpgradeDecision<ServeRoute> {
+        guard request.path != StatusBoard.path, request.offeredSubprotocols.contains(channelsSubprotocol) else {
+            return decide(request)
+        }
+        return .accept(.channels, subprotocol: channelsSubprotocol)
     }
 }
 
@@ -38,30 +53,42 @@ enum ServeRoute: Sendable, Equatable {
 typealias ServeConnection = EventLoopConnection<ServeRoute>
 
 /// The event-loop handler of `holdfast serve`: connections to ``StatusBoard/path`` are status
-/// pages, fed by the board; every other connection echoes or joins the chat room.
+/// pages, fed by the board; channels clients go to the hub; every other connection echoes or
+/// joins the chat room.
 struct ServeHandler: WebSocketEventLoopHandler {
     let mode: ServeMode
     let room: BroadcastRoom
     let board: StatusBoard
+    /// The hub of `--mode channels`.
+    var hub: ChannelHub?
+
+    /// Whether plain clients share the chat room: in broadcast mode, and beside channels.
+    private var joinsRoom: Bool { mode == .broadcast || mode == .channels }
 
     func connectionOpened(_ connection: ServeConnection) {
-        if connection.context == .statusPage {
-            board.viewerOpened(connection)
-        } else if mode == .broadcast {
-            room.join(connection)
+        switch connection.context {
+        case .statusPage: board.viewerOpened(connection)
+        case .channels: hub?.connectionOpened(connection)
+        case .client: if joinsRoom { room.join(connection) }
         }
     }
 
     func received(_ message: WebSocketMessage, on connection: ServeConnection) {
-        if connection.context == .statusPage {
+        switch connection.context {
+        case .statusPage:
             board.viewerReceived(message)
             return
+        case .channels:
+            hub?.received(message, on: connection)
+            return
+        case .client:
+            break
         }
         switch mode {
         case .echo:
             // A connection that is closing takes nothing more; the peer's close is under way.
             try? connection.send(message)
-        case .broadcast:
+        case .broadcast, .channels:
             room.broadcast(message, from: connection)
         case .files:
             // Files mode serves connections with a TransferReceiver, never through this handler.
@@ -70,10 +97,10 @@ struct ServeHandler: WebSocketEventLoopHandler {
     }
 
     func connectionClosed(_ connection: ServeConnection, outcome: CloseOutcome) {
-        if connection.context == .statusPage {
-            board.viewerClosed(connection, outcome: outcome)
-        } else if mode == .broadcast {
-            room.leave(connection)
+        switch connection.context {
+        case .statusPage: board.viewerClosed(connection, outcome: outcome)
+        case .channels: hub?.connectionClosed(connection)
+        case .client: if joinsRoom { room.leave(connection) }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Holdfast
+import HoldfastChannels
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -14,6 +15,8 @@ final class StatusBoard: Sendable {
     /// The limits and settings in force, as the page lists them.
     let limits: [(name: String, value: String)]
     private let server = NIOLockedValueBox<WebSocketServer?>(nil)
+    /// The channels hub of `--mode channels` and where its history lives, for people.
+    private let channels: (hub: ChannelHub, store: String)?
     private let viewers = NIOLockedValueBox(Viewers())
     private let started = NIODeadline.now()
     /// The figures last sampled for the rates, when, and the rates then computed. Every snapshot
@@ -24,7 +27,7 @@ final class StatusBoard: Sendable {
     private struct Sample {
         var snapshot: StatusSnapshot
         var time: NIODeadline
-        var rates: (received: Double, sent: Double)?
+        var rates: StatusSnapshot.Rates?
     }
 
     /// The viewers' share of the server's counters, and each viewer's push task.
@@ -33,8 +36,9 @@ final class StatusBoard: Sendable {
         var pushes: [ObjectIdentifier: RepeatedTask] = [:]
     }
 
-    init(limits: [(name: String, value: String)]) {
+    init(limits: [(name: String, value: String)], channels: (hub: ChannelHub, store: String)? = nil) {
         self.limits = limits
+        self.channels = channels
         let empty = WebSocketServerStatistics()
         lastSample = NIOLockedValueBox(Sample(
             snapshot: StatusSnapshot(statistics: empty, viewers: empty, rates: nil, uptimeSeconds: 0),
@@ -53,7 +57,8 @@ final class StatusBoard: Sendable {
         let statistics = server.withLockedValue { $0 }?.statistics ?? WebSocketServerStatistics()
         let own = viewers.withLockedValue { $0.counted }
         let uptime = Int((now - started).nanoseconds / 1_000_000_000)
-        let figures = StatusSnapshot(statistics: statistics, viewers: own, rates: nil, uptimeSeconds: uptime)
+        let hub = channels.map { (statistics: $0.hub.statistics, store: $0.store) }
+        let figures = StatusSnapshot(statistics: statistics, viewers: own, channels: hub, rates: nil, uptimeSeconds: uptime)
         let rates = lastSample.withLockedValue { sample in
             let elapsed = Double((now - sample.time).nanoseconds) / 1e9
             // Two snapshots close together (the page, then its first push) share one rate.
@@ -62,7 +67,7 @@ final class StatusBoard: Sendable {
             sample = Sample(snapshot: figures, time: now, rates: rates)
             return rates
         }
-        return StatusSnapshot(statistics: statistics, viewers: own, rates: rates, uptimeSeconds: uptime)
+        return StatusSnapshot(statistics: statistics, viewers: own, channels: hub, rates: rates, uptimeSeconds: uptime)
     }
 
     // MARK: Viewers on the event loop

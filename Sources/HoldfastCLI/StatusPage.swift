@@ -30,7 +30,7 @@ enum StatusPage {
             </table>
             <p class="muted"><span id="slow">\(snapshot.slowConsumersClosed)</span> closed for reading too slowly \
             (1013, outbound backlog over the limit)</p>
-            <h2>Limits in force</h2>
+            \(channelsSection(snapshot.channels))<h2>Limits in force</h2>
             <table class="limits">
             <tbody>
 
@@ -47,6 +47,31 @@ enum StatusPage {
             </main>
             """
         return HTML.document(title: "holdfast serve — status", language: "en", body: body, scriptPath: scriptPath)
+    }
+
+    /// The channels of `--mode channels`: subscriptions, publishes, recoveries; empty otherwise.
+    private static func channelsSection(_ channels: StatusSnapshot.Channels?) -> String {
+        guard let channels else { return "" }
+        let figures = channels.statistics
+        return """
+            <h2>Channels</h2>
+            <div class="cards">
+            \(card("Channels subscribed", id: "channels", value: String(figures.channels),
+                   detail: "<span id=\"subscriptions\">\(figures.subscriptions)</span> subscriptions"))
+            \(card("Publishes per second", id: "publishRate", value: perSecond(channels.publishedPerSecond),
+                   detail: "<span id=\"published\">\(figures.published)</span> stored, "
+                       + "<span id=\"duplicates\">\(figures.duplicates)</span> retries stored once, "
+                       + "<span id=\"refused\">\(figures.publishesRefused)</span> refused"))
+            \(card("Replayed", id: "replayed", value: String(figures.replayed),
+                   detail: "publications sent from history to resuming subscribers"))
+            \(card("Recoveries", id: "recoveries", value: String(figures.recoveries),
+                   detail: "<span id=\"recoveriesFailed\">\(figures.recoveriesFailed)</span> could not be filled "
+                       + "(recovered: false)"))
+            </div>
+            <p class="muted">History: \(HTML.escape(channels.store)) · <span id="slowSubscribers">\(figures.slowSubscribersClosed)</span> \
+            subscribers closed while catching up (1013)</p>
+
+            """
     }
 
     private static func card(_ label: String, id: String, value: String, detail: String) -> String {
@@ -139,6 +164,19 @@ enum StatusPage {
             }
             $("closes").replaceChildren(...rows);
             $("slow").textContent = s.slowConsumersClosed;
+            if (s.channels) {
+              const c = s.channels, f = c.statistics;
+              $("channels").textContent = f.channels;
+              $("subscriptions").textContent = f.subscriptions;
+              $("publishRate").textContent = rate(c.publishedPerSecond);
+              $("published").textContent = f.published;
+              $("duplicates").textContent = f.duplicates;
+              $("refused").textContent = f.publishesRefused;
+              $("replayed").textContent = f.replayed;
+              $("recoveries").textContent = f.recoveries;
+              $("recoveriesFailed").textContent = f.recoveriesFailed;
+              $("slowSubscribers").textContent = f.slowSubscribersClosed;
+            }
           }
           function connect() {
             const socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "\(StatusBoard.path)");

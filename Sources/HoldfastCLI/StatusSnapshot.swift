@@ -1,5 +1,6 @@
 import Foundation
 import Holdfast
+import HoldfastChannels
 import HoldfastCloseCodes
 
 /// What the status page shows at one moment, as the JSON pushed to it every second: the server's
@@ -28,16 +29,35 @@ struct StatusSnapshot: Encodable, Sendable {
     let receivedPerSecond: Double?
     /// Messages sent per second lately; `nil` until there are two samples.
     let sentPerSecond: Double?
+    /// The channels of `--mode channels` (with the publishes per second lately); `nil` in the other modes.
+    let channels: Channels?
     /// Closes by code, in code order.
     let closes: [Close]
     /// Clients closed for reading too slowly (their outbound backlog passed the budget).
     let slowConsumersClosed: Int
     let uptimeSeconds: Int
 
-    /// The page's figures from the server's `statistics` less the `viewers`' own share; the
-    /// rates come from ``rates(since:elapsed:)``.
+    /// Messages per second lately, from two snapshots.
+    struct Rates: Sendable {
+        let received: Double
+        let sent: Double
+        /// Publishes stored per second (`--mode channels`).
+        let published: Double
+    }
+
+    /// The channels' figures: the hub's statistics, where the history lives, and the rate.
+    struct Channels: Encodable, Sendable {
+        let statistics: ChannelHubStatistics
+        /// Where the history is kept, for people.
+        let store: String
+        /// Publishes stored per second lately; `nil` until there are two samples.
+        let publishedPerSecond: Double?
+    }
+
+    /// The page's figures from the server's `statistics` less the `viewers`' own share, and the
+    /// channels' when the server has them; the rates come from ``rates(since:elapsed:)``.
     init(statistics: WebSocketServerStatistics, viewers: WebSocketServerStatistics,
-         rates: (received: Double, sent: Double)?, uptimeSeconds: Int) {
+         channels: (statistics: ChannelHubStatistics, store: String)? = nil, rates: Rates?, uptimeSeconds: Int) {
         connections = max(0, statistics.openConnections - viewers.openConnections)
         self.viewers = viewers.openConnections
         totalConnections = max(0, statistics.totalConnections - viewers.totalConnections)
@@ -54,14 +74,19 @@ struct StatusSnapshot: Encodable, Sendable {
             return Close(code: Int(code.rawValue), name: info.name, title: info.title, count: remaining)
         }.sorted { $0.code < $1.code }
         slowConsumersClosed = statistics.slowConsumersClosed - viewers.slowConsumersClosed
+        self.channels = channels.map {
+            Channels(statistics: $0.statistics, store: $0.store, publishedPerSecond: rates?.published)
+        }
         self.uptimeSeconds = uptimeSeconds
     }
 
-    /// Messages per second received and sent between `earlier` and this snapshot, `elapsed`
-    /// seconds apart.
-    func rates(since earlier: StatusSnapshot, elapsed: Double) -> (received: Double, sent: Double) {
-        (Double(max(0, messagesReceived - earlier.messagesReceived)) / elapsed,
-         Double(max(0, messagesSent - earlier.messagesSent)) / elapsed)
+    /// Messages per second received, sent and published between `earlier` and this snapshot,
+    /// `elapsed` seconds apart.
+    func rates(since earlier: StatusSnapshot, elapsed: Double) -> Rates {
+        let published = (channels?.statistics.published ?? 0) - (earlier.channels?.statistics.published ?? 0)
+        return Rates(received: Double(max(0, messagesReceived - earlier.messagesReceived)) / elapsed,
+                     sent: Double(max(0, messagesSent - earlier.messagesSent)) / elapsed,
+                     published: Double(max(0, published)) / elapsed)
     }
 
     /// The snapshot as one line of JSON.

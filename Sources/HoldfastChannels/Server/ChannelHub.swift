@@ -328,12 +328,17 @@ public final class ChannelHub: Service, Sendable {
                 return
             }
             guard let last = page.last else { break }
-            let sent: EventLoopFuture<Void>? = await onLoop(handle) { session in
-                guard session.subscriptions[channel] != nil else { return nil }
-                return page.compactMap { session.sendReplayed(.publication($0)) }.last
+            var remaining = page[...]
+            while !remaining.isEmpty {
+                let pending = remaining
+                guard let (sent, writable) = await onLoop(handle, { session -> (Int, EventLoopFuture<Void>?)? in
+                    guard session.subscriptions[channel] != nil else { return nil }
+                    return session.sendReplayed(pending)
+                }), sent > 0 else { return }
+                counters.withLockedValue { $0.replayed += sent }
+                remaining = remaining.dropFirst(sent)
+                if let writable { guard (try? await writable.get()) != nil else { return } }
             }
-            guard let sent, (try? await sent.get()) != nil else { return }
-            counters.withLockedValue { $0.replayed += page.count }
             after = last.offset
         }
         let replayedThrough = max(after, top)
