@@ -253,9 +253,8 @@ public final class SQLiteChannelStore: ChannelStore {
                                                   duplicate: false))
         }
 
-        // An empty payload binds as NULL; COALESCE stores it as the empty blob it is.
         try await insertRows(publications, into: "publications(channel, seq, kind, payload, published_at)",
-                             row: "(?, ?, ?, COALESCE(?, x''), ?)")
+                             row: "(?, ?, ?, ?, ?)")
         // An id remembered past its window, not yet trimmed, is replaced.
         try await insertRows(ids, into: "publish_ids(channel, id, seq, at)", row: "(?, ?, ?, ?)", orReplace: true)
         let written = names.compactMap { name in tops[name].map { (name, $0) } }
