@@ -47,14 +47,26 @@ import Testing
     {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try await open(engine, in: directory, limits: limits, clock: clock)
+        try await using(try await open(engine, in: directory, limits: limits, clock: clock), body)
+    }
+
+    /// Runs `body` with `store` and closes it, whether `body` throws or not.
+    static func using<Store: ChannelStore, T>(_ store: Store, _ body: (Store) async throws -> T) async throws -> T {
         do {
-            try await body(store)
-        } catch {
+            let result = try await body(store)
             try await store.close()
+            return result
+        } catch {
+            try? await store.close()
             throw error
         }
-        try await store.close()
+    }
+
+    /// Runs `body` with the SQLite store in `directory`, then closes it.
+    static func withSQLite<T>(in directory: URL, limits: ChannelHistoryLimits = .init(), clock: Clock = Clock(),
+                              _ body: (SQLiteChannelStore) async throws -> T) async throws -> T
+    {
+        try await using(try await SQLiteChannelStore.open(directory: directory, limits: limits, now: clock.now), body)
     }
 
     static func publish(_ channel: ChannelName, _ text: String, id: String? = nil) -> ChannelPublishRequest {
@@ -219,55 +231,54 @@ import Testing
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let clock = Clock()
-        let store = try await SQLiteChannelStore.open(directory: directory, now: clock.now)
-        _ = try await store.append([Self.publish("a", "1"), Self.publish("a", "2", id: "p"), Self.publish("b", "1")])
-        let before = try await store.state(of: "a")
-        try await store.close()
-
-        let reopened = try await SQLiteChannelStore.open(directory: directory, now: clock.now)
-        #expect(reopened.epoch == store.epoch)
-        #expect(try await reopened.state(of: "a") == before)
-        #expect(try await reopened.publications(of: "a", after: 0, limit: 10).map(\.message.text) == ["1", "2"])
-        let receipts = try await reopened.append([Self.publish("a", "2", id: "p"), Self.publish("a", "3")])
-        #expect(receipts.map(\.duplicate) == [true, false])
-        #expect(Self.offsets(receipts) == [2, 3])
-        try await reopened.close()
+        let (epoch, before) = try await Self.withSQLite(in: directory, clock: clock) { store in
+            _ = try await store.append([Self.publish("a", "1"), Self.publish("a", "2", id: "p"),
+                                        Self.publish("b", "1")])
+            return (store.epoch, try await store.state(of: "a"))
+        }
+        try await Self.withSQLite(in: directory, clock: clock) { store in
+            #expect(store.epoch == epoch)
+            #expect(try await store.state(of: "a") == before)
+            #expect(try await store.publications(of: "a", after: 0, limit: 10).map(\.message.text) == ["1", "2"])
+            let receipts = try await store.append([Self.publish("a", "2", id: "p"), Self.publish("a", "3")])
+            #expect(receipts.map(\.duplicate) == [true, false])
+            #expect(Self.offsets(receipts) == [2, 3])
+        }
     }
 
     @Test func sqliteDeletedDatabaseStartsANewEpoch() async throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try await SQLiteChannelStore.open(directory: directory)
-        _ = try await store.append([Self.publish("a", "1")])
-        try await store.close()
+        let epoch = try await Self.withSQLite(in: directory) { store in
+            _ = try await store.append([Self.publish("a", "1")])
+            return store.epoch
+        }
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
             try FileManager.default.removeItem(at: directory.appendingPathComponent(name))
         }
-
-        let fresh = try await SQLiteChannelStore.open(directory: directory)
-        #expect(fresh.epoch != store.epoch)
-        #expect(try await fresh.state(of: "a") == ChannelStreamState(position: .init(epoch: fresh.epoch, offset: 0),
-                                                                     oldestRetained: 1))
-        try await fresh.close()
+        try await Self.withSQLite(in: directory) { store async throws in
+            #expect(store.epoch != epoch)
+            #expect(try await store.state(of: "a") == ChannelStreamState(position: .init(epoch: store.epoch, offset: 0),
+                                                                         oldestRetained: 1))
+        }
     }
 
     @Test func sqliteRefusedBatchIsRolledBackOnDisk() async throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let limits = ChannelHistoryLimits(maxChannels: 1)
-        let store = try await SQLiteChannelStore.open(directory: directory, limits: limits)
-        _ = try await store.append([Self.publish("a", "1")])
-        await #expect(throws: ChannelStoreError.tooManyChannels(limit: 1)) {
-            try await store.append([Self.publish("a", "2", id: "q"), Self.publish("b", "1")])
+        try await Self.withSQLite(in: directory, limits: limits) { store in
+            _ = try await store.append([Self.publish("a", "1")])
+            await #expect(throws: ChannelStoreError.tooManyChannels(limit: 1)) {
+                try await store.append([Self.publish("a", "2", id: "q"), Self.publish("b", "1")])
+            }
+            // The transaction was ended: the next batch commits, and the refused one left no id behind.
+            #expect(try await store.append([Self.publish("a", "2", id: "q")]).map(\.duplicate) == [false])
         }
-        // The transaction was ended: the next batch commits, and the refused one left no id behind.
-        #expect(try await store.append([Self.publish("a", "2", id: "q")]).map(\.duplicate) == [false])
-        try await store.close()
-
-        let reopened = try await SQLiteChannelStore.open(directory: directory, limits: limits)
-        #expect(try await reopened.state(of: "a").position.offset == 2)
-        #expect(try await reopened.state(of: "b").position.offset == 0)
-        #expect(try await reopened.publications(of: "a", after: 0, limit: 10).map(\.message.text) == ["1", "2"])
-        try await reopened.close()
+        try await Self.withSQLite(in: directory, limits: limits) { store async throws in
+            #expect(try await store.state(of: "a").position.offset == 2)
+            #expect(try await store.state(of: "b").position.offset == 0)
+            #expect(try await store.publications(of: "a", after: 0, limit: 10).map(\.message.text) == ["1", "2"])
+        }
     }
 }
