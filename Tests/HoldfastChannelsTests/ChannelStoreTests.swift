@@ -144,6 +144,17 @@ import Testing
         }
     }
 
+    @Test("publish ids are compared whole, NUL and all", arguments: Engine.allCases)
+    func idsWithNUL(engine: Engine) async throws {
+        try await Self.withStore(engine) { store in
+            let receipts = try await store.append([Self.publish("a", "1", id: "x\u{0}1"), Self.publish("a", "2", id: "x\u{0}2")])
+            #expect(receipts.map(\.duplicate) == [false, false])
+            let again = try await store.append([Self.publish("a", "1", id: "x\u{0}1"), Self.publish("a", "3", id: "x")])
+            #expect(again.map(\.duplicate) == [true, false])
+            #expect(Self.offsets(again) == [1, 3])
+        }
+    }
+
     @Test("the history keeps the newest maxMessages of each channel", arguments: Engine.allCases)
     func trimByCount(engine: Engine) async throws {
         try await Self.withStore(engine, limits: .init(maxMessages: 3)) { store in

@@ -247,7 +247,7 @@ public final class SQLiteChannelStore: ChannelStore {
                                  .blob(request.message.data), .float(time)])
             if let id = request.id {
                 remembered[PublishKey(channel: channel, id: id)] = offset
-                ids.append([.text(channel), .text(id), .integer(try Self.integer(offset)), .float(time)])
+                ids.append([.text(channel), Self.idData(id), .integer(try Self.integer(offset)), .float(time)])
             }
             receipts.append(ChannelPublishReceipt(position: StreamPosition(epoch: epoch, offset: offset),
                                                   duplicate: false))
@@ -295,12 +295,12 @@ public final class SQLiteChannelStore: ChannelStore {
         for chunk in Array(keys).chunks(of: Self.rowsPerStatement) {
             let rows = try await writer.query(
                 "SELECT channel, id, seq FROM publish_ids WHERE at >= ? AND (channel, id) IN (VALUES \(Self.placeholders(2, count: chunk.count)))",
-                [.float(cutoff)] + chunk.flatMap { key -> [SQLiteData] in [.text(key.channel), .text(key.id)] })
+                [.float(cutoff)] + chunk.flatMap { key -> [SQLiteData] in [.text(key.channel), Self.idData(key.id)] })
             for row in rows {
-                guard let channel = row.column("channel")?.string, let id = row.column("id")?.string else {
+                guard let channel = row.column("channel")?.string, let id = row.column("id")?.blob else {
                     throw ChannelStoreError.unavailable("unreadable publish id row: \(row)")
                 }
-                remembered[PublishKey(channel: channel, id: id)] = try Self.offset(row, "seq")
+                remembered[PublishKey(channel: channel, id: String(buffer: id))] = try Self.offset(row, "seq")
             }
         }
         return remembered
@@ -345,7 +345,7 @@ public final class SQLiteChannelStore: ChannelStore {
             payload BLOB NOT NULL, published_at REAL NOT NULL, PRIMARY KEY (channel, seq)) WITHOUT ROWID
             """),
         ("publish_ids", """
-            CREATE TABLE publish_ids (channel TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, \
+            CREATE TABLE publish_ids (channel TEXT NOT NULL, id BLOB NOT NULL, seq INTEGER NOT NULL, \
             at REAL NOT NULL, PRIMARY KEY (channel, id)) WITHOUT ROWID
             """),
     ]
@@ -403,6 +403,10 @@ public final class SQLiteChannelStore: ChannelStore {
         let group = width == 1 ? "?" : "(" + Array(repeating: "?", count: width).joined(separator: ", ") + ")"
         return Array(repeating: group, count: count).joined(separator: ", ")
     }
+
+    /// A publish id as stored: its UTF-8 bytes, which come back whole (text is read up to a NUL,
+    /// and a client's id may hold one).
+    private static func idData(_ id: String) -> SQLiteData { .blob(ByteBuffer(string: id)) }
 
     /// An offset as SQLite's signed integer.
     private static func integer(_ offset: UInt64) throws -> SQLiteInt64 {
