@@ -219,6 +219,32 @@ import Testing
         }
     }
 
+    @Test("reads while batches are appended see whole batches only", arguments: Engine.allCases)
+    func readsSeeWholeBatches(engine: Engine) async throws {
+        let batch = 50
+        try await Self.withStore(engine) { store in
+            let tops = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+                group.addTask {
+                    for round in 0..<20 {
+                        _ = try await store.append((0..<batch).map { Self.publish("w", "\(round).\($0)") })
+                    }
+                    return []
+                }
+                group.addTask {
+                    var seen: [UInt64] = []
+                    while seen.last != UInt64(20 * batch) {
+                        try Task.checkCancellation()
+                        seen.append(try await store.state(of: "w").position.offset)
+                        seen.append(UInt64(try await store.publications(of: "w", after: 0, limit: 2_000).count))
+                    }
+                    return seen
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(tops.allSatisfy { $0 % UInt64(batch) == 0 })
+        }
+    }
+
     @Test("an unknown channel stands at 0, its history from 1, in the store's epoch", arguments: Engine.allCases)
     func unknownChannel(engine: Engine) async throws {
         try await Self.withStore(engine) { store in
