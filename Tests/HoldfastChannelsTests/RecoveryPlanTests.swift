@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func liveDuringReplayWaitsThenGoesOutOnceInOrder() {
-        var stream = SubscriberStream(heldBudget: 1000)
+        var stream = SubscriberStream()
         #expect(!stream.isLive)
         // Stored while the history was read: 10 (also in the replay), 11 and 12 arrive live.
         #expect(stream.live(publication(10)) == .held)
@@ -79,10 +79,12 @@ import Testing
         #expect(stream.live(publication(13)) == .skip)
     }
 
-    @Test func heldPublicationsOverTheBudgetAreASlowConsumer() {
-        var stream = SubscriberStream(heldBudget: 25)
+    @Test func heldBytesCountWhatWaitsUntilTheReplayFinishes() {
+        var stream = SubscriberStream()
         #expect(stream.live(publication(1, bytes: 10)) == .held)
-        #expect(stream.live(publication(2, bytes: 10)) == .held)
-        #expect(stream.live(publication(3, bytes: 10)) == .overBudget)
+        #expect(stream.live(publication(2, bytes: 15)) == .held)
+        #expect(stream.heldBytes == 25)
+        #expect(stream.replayFinished(through: 0).map(\.offset) == [1, 2])
+        #expect(stream.heldBytes == 0)
     }
 }

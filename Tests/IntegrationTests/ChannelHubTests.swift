@@ -158,6 +158,11 @@ struct ChannelHubTests {
                 #expect(tooLong.code == .invalidChannel)
                 #expect(tooLong.reason == "channel name of 201 bytes exceeds limit of 200 bytes")
 
+                try await peer.send(.publish(channel: "a", id: String(repeating: "i", count: 129), message: .text("x")))
+                guard case .error(let longID) = try await peer.next() else { Issue.record("expected an error"); return }
+                #expect(longID.code == .badRequest)
+                #expect(longID.reason == "a publish id may be at most 128 bytes")
+
                 try await peer.send(.subscribe(channel: "a", since: StreamPosition(epoch: "e", offset: 0)))
                 guard case .subscribed(let first) = try await peer.next() else { Issue.record("expected subscribed"); return }
                 try await peer.send(.subscribe(channel: "b", since: StreamPosition(epoch: first.position.epoch, offset: 7)))

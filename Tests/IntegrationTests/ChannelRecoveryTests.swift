@@ -63,6 +63,36 @@ struct ChannelRecoveryTests {
         }
     }
 
+    @Test("live publications piling up behind a replay the subscriber does not read close it with 1013, counted apart")
+    func heldDuringReplayOverBudget() async throws {
+        let store = InMemoryChannelStore()
+        var generator = SystemRandomNumberGenerator()
+        let payload = (0..<(64 << 10)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let configuration = ChannelHubConfiguration(replayPageSize: 16, maxHeldDuringReplay: 256 << 10)
+        try await withChannelServer(store: store, configuration: configuration) { hub, port in
+            // History far larger than the socket buffers hold.
+            _ = try await store.append((0..<300).map { _ in ChannelPublishRequest(channel: "feed", message: .binary(payload)) })
+            try await withChannelsPeer(port: port) { subscriber in
+                try await subscriber.send(.subscribe(channel: "feed", since: StreamPosition(epoch: store.epoch, offset: 0)))
+                // It reads nothing while live publications arrive behind its replay.
+                try await withChannelsPeer(port: port) { publisher in
+                    for _ in 0..<8 {
+                        try await publisher.send(.publish(channel: "feed", id: nil, message: .binary(payload)))
+                        _ = try await publisher.next()
+                    }
+                }
+                try await withTimeout("the slow subscriber to be closed") {
+                    while hub.statistics.slowSubscribersClosed < 1 { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                // Reading now: what was sent, then the close with its reason.
+                while (try? await subscriber.nextRaw()) != nil {}
+                let outcome = await subscriber.webSocket.closeOutcome
+                #expect(outcome.received?.code == .tryAgainLater)
+                #expect(outcome.received?.reason == "publications held during replay exceed 262144 bytes (reading too slowly)")
+            }
+        }
+    }
+
     @Test("a publish whose connection dropped before its ack, sent again with its id, is stored once")
     func retriedPublishStoredOnce() async throws {
         let store = InMemoryChannelStore()

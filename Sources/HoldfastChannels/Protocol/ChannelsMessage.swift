@@ -2,6 +2,9 @@ import Foundation
 import HoldfastCore
 import NIOCore
 
+/// The longest publish id, in UTF-8 bytes: the server remembers each for a while.
+public let maxPublishIDLength = 128
+
 /// The WebSocket subprotocol of Holdfast channels, offered by clients in
 /// `Sec-WebSocket-Protocol`; a connection that did not agree on it is a plain WebSocket.
 public let channelsSubprotocol = "holdfast.channels.v1"
@@ -209,6 +212,9 @@ extension ChannelsClientMessage {
             return .success(.unsubscribe(channel: channel))
         default:
             guard let payload else { return refused(.badRequest, "publish is a binary message: header, line feed, payload") }
+            if let id = envelope.id, id.utf8.count > maxPublishIDLength {
+                return refused(.badRequest, "a publish id may be at most \(maxPublishIDLength) bytes")
+            }
             guard let published = Wire.payload(payload, kind: envelope.kind) else {
                 return refused(.badRequest, "the payload is not of kind \"\((envelope.kind ?? "").escapingControlCharacters)\"")
             }

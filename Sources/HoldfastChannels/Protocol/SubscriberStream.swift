@@ -3,7 +3,8 @@
 /// stood, they go out in offset order, none twice.
 ///
 /// The subscription registers for live publications before the history is read, so a
-/// publication stored meanwhile arrives both ways; the offset decides which copy goes out.
+/// publication stored meanwhile arrives both ways; the offset decides which copy goes out. What
+/// waits is bounded by the server per connection (see ``heldBytes``).
 public struct SubscriberStream: Sendable {
     /// What to do with a live publication.
     public enum LiveDecision: Sendable, Equatable {
@@ -11,11 +12,9 @@ public struct SubscriberStream: Sendable {
         case send
         /// It was sent already (or replayed): drop it.
         case skip
-        /// It waits for the replay to finish.
+        /// It waits for the replay to finish (its payload's bytes count against the
+        /// connection's budget until then).
         case held
-        /// The publications waiting for the replay exceed the budget: the subscriber cannot keep
-        /// up, and the connection is closed as a slow consumer.
-        case overBudget
     }
 
     private enum Phase: Sendable {
@@ -24,13 +23,14 @@ public struct SubscriberStream: Sendable {
     }
 
     private var phase: Phase = .replaying(held: [], heldBytes: 0)
-    /// Bytes of publications that may wait for the replay.
-    public let heldBudget: Int
 
-    /// A subscription whose replay has not finished; at most `heldBudget` bytes of live
-    /// publications wait for it.
-    public init(heldBudget: Int) {
-        self.heldBudget = heldBudget
+    /// A subscription whose replay has not finished.
+    public init() {}
+
+    /// Payload bytes of the publications waiting for the replay.
+    public var heldBytes: Int {
+        if case .replaying(_, let bytes) = phase { return bytes }
+        return 0
     }
 
     /// Whether the replay has finished and publications go out as they come.
@@ -47,10 +47,8 @@ public struct SubscriberStream: Sendable {
             phase = .live(lastSent: publication.offset)
             return .send
         case .replaying(var held, let heldBytes):
-            let bytes = heldBytes + publication.message.data.readableBytes
-            guard bytes <= heldBudget else { return .overBudget }
             held.append(publication)
-            phase = .replaying(held: held, heldBytes: bytes)
+            phase = .replaying(held: held, heldBytes: heldBytes + publication.message.data.readableBytes)
             return .held
         }
     }

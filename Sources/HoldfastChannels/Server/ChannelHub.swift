@@ -183,10 +183,13 @@ public final class ChannelHub: Service, Sendable {
             session.subscriptions[publication.channel] = stream
             switch decision {
             case .send: session.sendLive(encoded)
-            case .skip, .held: break
-            case .overBudget:
+            case .skip: break
+            case .held:
+                session.heldBytes += publication.message.data.readableBytes
+                guard session.heldBytes > configuration.maxHeldDuringReplay else { break }
                 counters.withLockedValue { $0.slowSubscribersClosed += 1 }
-                session.close(code: .tryAgainLater, reason: "publications held during replay exceed \(configuration.maxHeldDuringReplay) bytes (reading too slowly)")
+                session.close(code: .tryAgainLater,
+                              reason: "publications held during replay exceed \(configuration.maxHeldDuringReplay) bytes (reading too slowly)")
             }
         }
     }
@@ -224,10 +227,11 @@ public final class ChannelHub: Service, Sendable {
         case .success(.subscribe(let channel, let since)):
             subscribe(handle, to: channel, since: since)
         case .success(.unsubscribe(let channel)):
-            guard session.subscriptions.removeValue(forKey: channel) != nil else {
+            guard let ended = session.subscriptions.removeValue(forKey: channel) else {
                 session.reply(.error(ChannelsError(.notSubscribed, "not subscribed to \(channel)", channel: channel.value)))
                 return
             }
+            session.heldBytes -= ended.heldBytes
             unregister(handle, from: [channel])
             session.reply(.unsubscribed(channel: channel))
         case .success(.publish(let channel, let id, let message)):
@@ -291,7 +295,7 @@ public final class ChannelHub: Service, Sendable {
         // The subscription starts in the writer's sequence, between two batches of publishes:
         // where the stream stands then is exactly what was stored before it, and everything
         // stored after it is handed to it live (waiting while the replay runs).
-        session.subscriptions[channel] = SubscriberStream(heldBudget: configuration.maxHeldDuringReplay)
+        session.subscriptions[channel] = SubscriberStream()
         if since != nil { counters.withLockedValue { $0.recoveries += 1 } }
         let start = PendingSubscription(channel: channel, since: since, handle: handle)
         let (startNow, wakeUp) = queue.withLockedValue { queue -> (Bool, CheckedContinuation<Void, Never>?) in
@@ -372,6 +376,7 @@ public final class ChannelHub: Service, Sendable {
         let replayedThrough = max(after, top)
         await onLoop(handle) { session in
             guard var stream = session.subscriptions[channel] else { return }
+            session.heldBytes -= stream.heldBytes
             let waiting = stream.replayFinished(through: replayedThrough)
             session.subscriptions[channel] = stream
             for publication in waiting { session.reply(.publication(publication)) }
@@ -382,7 +387,7 @@ public final class ChannelHub: Service, Sendable {
     private func endSubscription(_ channel: ChannelName, of handle: SessionHandle, answer: ChannelsError) async {
         unregister(handle, from: [channel])
         await onLoop(handle) { session in
-            session.subscriptions[channel] = nil
+            if let ended = session.subscriptions.removeValue(forKey: channel) { session.heldBytes -= ended.heldBytes }
             session.reply(.error(answer))
         }
     }

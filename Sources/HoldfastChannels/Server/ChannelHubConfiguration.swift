@@ -12,9 +12,9 @@ public struct ChannelHubConfiguration: Sendable, Hashable {
     /// Publications read from the store per step of a replay; the next step waits until the
     /// subscriber's socket has taken the last. Default 500.
     public var replayPageSize: Int
-    /// Bytes of live publications that may wait for one subscription's replay to finish; beyond
-    /// them the subscriber is closed as a slow consumer (1013) and resumes from its offset.
-    /// Default 4 MiB.
+    /// Bytes of live publications that may wait, over all of one connection's subscriptions, for
+    /// their replays to finish; beyond them the subscriber is closed as a slow consumer (1013)
+    /// and resumes from its offsets. Default 4 MiB.
     public var maxHeldDuringReplay: Int
     /// How often old history is trimmed. Default one second.
     public var trimInterval: Duration

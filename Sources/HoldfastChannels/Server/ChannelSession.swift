@@ -12,6 +12,8 @@ final class ChannelSession {
     private let closeConnection: (CloseCode, String) -> Void
     /// The subscriptions, each with its delivery state.
     var subscriptions: [ChannelName: SubscriberStream] = [:]
+    /// Payload bytes of live publications waiting, over every subscription, for replays to finish.
+    var heldBytes = 0
     /// Set once the connection ends or is being closed: nothing more goes out.
     private(set) var isClosed = false
 
