@@ -89,7 +89,6 @@ struct Subscribe: AsyncParsableCommand {
     @OptionGroup var options: ChannelConnectionOptions
 
     func run() async throws {
-        guard !channels.isEmpty else { throw Terminal.fail("name at least one channel to subscribe to") }
         let names = try ChannelConnectionOptions.channelNames(channels)
         let start = try since.map { text -> StreamPosition in
             guard let position = StreamPosition(text) else {

@@ -5,7 +5,7 @@ import Testing
 @Suite("holdfast --help — paragraphs that wrap, examples that fit")
 struct HelpTextTests {
     @Test("every command's help: prose lines filled to the width, no example wrapped",
-          arguments: ["", "serve", "connect", "send", "probe", "explain", "compare"])
+          arguments: ["", "serve", "connect", "send", "subscribe", "publish", "probe", "explain", "compare"])
     func layout(command: String) async throws {
         let run = try await HoldfastTool.run((command.isEmpty ? [] : [command]) + ["--help"],
                                              environment: ["COLUMNS": "80"])
