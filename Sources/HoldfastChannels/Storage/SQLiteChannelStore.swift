@@ -78,6 +78,7 @@ public final class SQLiteChannelStore: ChannelStore {
 
     /// Opens (creating it if needed) the store in the database file at `path`.
     /// - Parameters:
+    ///   - path: the database file; SQLite keeps its write-ahead log beside it.
     ///   - limits: how much history to keep.
     ///   - durability: what a returned append survives; see ``Durability``.
     ///   - now: the wall clock ages and publish-id windows are measured on; tests pass one they control.
