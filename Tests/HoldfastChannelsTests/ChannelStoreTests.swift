@@ -283,6 +283,16 @@ import Testing
         }
     }
 
+    @Test func sqliteEmptyDatabaseKeepsItsEpochWhenReopened() async throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A subscriber to an empty channel holds (epoch, 0): a restart must not change the epoch.
+        let epoch = try await Self.withSQLite(in: directory) { store in try await store.state(of: "a").position.epoch }
+        try await Self.withSQLite(in: directory) { store async throws in
+            #expect(try await store.state(of: "a").position == StreamPosition(epoch: epoch, offset: 0))
+        }
+    }
+
     @Test func sqliteDeletedDatabaseStartsANewEpoch() async throws {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -290,7 +290,7 @@ struct ChannelClientTests {
                     acknowledgedSink.yield(index)
                 }
             }
-            try await withTimeout("ten acknowledgements") {
+            try await withTimeout("ten acknowledgements", limit: .seconds(30)) {
                 for await index in acknowledged where index == 10 { return }
             }
             _ = await firstServer.shutdown()

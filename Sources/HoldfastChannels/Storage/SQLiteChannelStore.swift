@@ -16,9 +16,9 @@ import SQLiteNIO
 /// the log at every commit, so a returned batch survives an OS crash too, at the cost of one
 /// `fsync` per batch.
 ///
-/// The epoch is kept in the database's `meta` table. It is new when the database is created, when
-/// any of the store's tables is missing (the database was wiped), and when no channel has ever
-/// been published to (no client can hold a position that a new epoch would invalidate).
+/// The epoch is kept in the database's `meta` table. It is new when the database is created and
+/// when any of the store's tables is missing (the database was wiped); an empty database keeps
+/// its epoch, since a subscriber to an empty channel already holds a position in it (offset 0).
 ///
 /// Appends and ``trim()`` run one at a time on a writer connection, each in one transaction;
 /// reads run on a second connection and see only committed batches (WAL lets them run while a
@@ -371,9 +371,7 @@ public final class SQLiteChannelStore: ChannelStore {
                     guard version <= schemaVersion else {
                         throw ChannelStoreError.unavailable("schema version \(version) is newer than \(schemaVersion)")
                     }
-                    let used = try await connection.query("SELECT 1 FROM channels LIMIT 1")
-                    // No channel was ever published to: no client holds a position in this epoch.
-                    epoch = used.isEmpty ? nil : stored
+                    epoch = stored
                 }
             }
             guard let epoch else {
