@@ -58,7 +58,9 @@ public struct ChannelHistoryLimits: Sendable, Hashable {
     /// How long a publish id is remembered, so a publish retried after a lost acknowledgement is
     /// stored once. Default five minutes.
     public var publishIDWindow: Duration
-    /// Channels a store holds at once; a publish to one more is refused. Default 100,000.
+    /// Channels a store holds; a publish to one more is refused (`too-many-channels`). A channel
+    /// stays counted once its history is trimmed away: the store keeps its last offset so that no
+    /// offset is used twice in an epoch. Default 100,000.
     public var maxChannels: Int
 
     /// Limits; every parameter defaults as documented on its property.
