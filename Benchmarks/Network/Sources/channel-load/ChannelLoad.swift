@@ -87,6 +87,17 @@ func withDeadline<Value: Sendable>(_ seconds: Double, registry: SocketRegistry,
     }
 }
 
+/// Runs `body` with a group of `threads` event loops for the client connections, and shuts the
+/// group down afterwards, whether `body` threw or not.
+func withEventLoopGroup(threads: Int, _ body: (MultiThreadedEventLoopGroup) async throws -> Void) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    do { try await body(group) } catch {
+        try? await group.shutdownGracefully()
+        throw error
+    }
+    try? await group.shutdownGracefully()
+}
+
 /// Microseconds, for reports.
 func micros(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1000 }
 

@@ -18,7 +18,7 @@ struct FanOut: AsyncParsableCommand {
         abstract: "N subscribers on C channels, one publisher of P messages: publish→deliver latency, throughput, exactly-once order.")
 
     @OptionGroup var shared: SharedOptions
-    @Option(name: .short, help: "Subscribers (connections, one subscription each).") var subscribers = 1000
+    @Option(name: [.customShort("n"), .long], help: "Subscribers (connections, one subscription each).") var subscribers = 1000
     @Option(name: .short, help: "Channels the subscribers are spread over (round-robin), and the publishes too.")
     var channels = 1
     @Option(name: .short, help: "Publishes.") var publishes = 20_000
@@ -34,12 +34,7 @@ struct FanOut: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: shared.threads)
-        do { try await measure(on: group) } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try? await group.shutdownGracefully()
+        try await withEventLoopGroup(threads: shared.threads, measure)
     }
 
     private func measure(on group: MultiThreadedEventLoopGroup) async throws {
@@ -159,12 +154,7 @@ struct Replay: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: shared.threads)
-        do { try await measure(on: group) } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try? await group.shutdownGracefully()
+        try await withEventLoopGroup(threads: shared.threads, measure)
     }
 
     private func measure(on group: MultiThreadedEventLoopGroup) async throws {
