@@ -4,6 +4,8 @@
 // and a Hummingbird peer (`hb-echo-deflate`). A separate package so that neither the root
 // package's `swift test`/CI nor the in-process benchmarks (../Package.swift) build Hummingbird.
 // Run: scripts/bench-deflate-tls.sh (from the repository root).
+// Also `channel-store-bench`, publishes per second into the channel stores by batch size:
+// swift run -c release channel-store-bench (from this folder).
 import PackageDescription
 
 let package = Package(
@@ -45,6 +47,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Publishes per second into the channel stores (in memory, SQLite) by batch size.
+        .executableTarget(
+            name: "channel-store-bench",
+            dependencies: [
+                .product(name: "HoldfastChannels", package: "Holdfast"),
+                .product(name: "HoldfastCore", package: "Holdfast"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

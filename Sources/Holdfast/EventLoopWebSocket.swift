@@ -47,10 +47,17 @@ public struct EventLoopConnection<Context: Sendable>: Identifiable {
         try handler.write(message)
     }
 
+    /// Whether the socket takes more now. A producer of many messages (a replay of stored
+    /// history) sends while it does, then waits on the future of ``sendPaced(_:)``.
+    public var isWritable: Bool {
+        eventLoop.preconditionInEventLoop()
+        return handler.isWritable
+    }
+
     /// Sends a message like ``send(_:)``; the future succeeds once the socket is writable again
     /// (at once when it is), and fails with the `WebSocketError` that refused the message. A
-    /// producer that waits for it before sending more — a replay of stored history — never holds
-    /// more than the socket's buffer in memory, however slowly the peer reads.
+    /// producer that sends only while ``isWritable`` and otherwise waits for this future never
+    /// holds more than the socket's buffer in memory, however slowly the peer reads.
     public func sendPaced(_ message: WebSocketMessage) -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
         return handler.send(message)

@@ -45,6 +45,10 @@ extension WebSocketChannelHandler {
         }
     }
 
+    /// Whether the socket takes more without waiting: a producer that paces itself sends while
+    /// it does and then waits on ``send(_:)``'s future. False once the connection has ended.
+    public var isWritable: Bool { context?.channel.isWritable ?? false }
+
     /// Hands `message` to the machine, which encodes it into the batch, holds it while a
     /// fragmented message is being sent, or refuses it.
     func encode(_ message: WebSocketMessage, context: ChannelHandlerContext)

@@ -31,6 +31,36 @@ struct ChannelHubTests {
         }
     }
 
+    @Test("a publish sent right after a fresh subscribe reaches that subscriber: the subscription starts before it is stored")
+    func subscribeThenPublishAtOnce() async throws {
+        try await withChannelServer { _, port in
+            try await withChannelsPeer(port: port) { peer in
+                for index in 0..<100 {
+                    let channel = try ChannelName(validating: "race-\(index)")
+                    try await peer.send(.subscribe(channel: channel, since: nil))
+                    try await peer.send(.publish(channel: channel, id: nil, message: .text("\(index)")))
+                    // The ack may come before the answer; the publication always after it.
+                    var answered = false
+                    var delivered = false
+                    var acknowledged = false
+                    while !(delivered && acknowledged) {
+                        switch try await peer.next() {
+                        case .subscribed(let answer):
+                            #expect(answer.from == 1)
+                            answered = true
+                        case .publication(let publication):
+                            #expect(answered, "the publication came before the subscribe's answer")
+                            #expect(publication.offset == 1)
+                            delivered = true
+                        case .ack: acknowledged = true
+                        case let other: Issue.record("unexpected \(other)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a subscriber resuming after offset 2 of 5 gets 3, 4, 5 from history and then 6 live, recovered")
     func resumeReplaysThenLive() async throws {
         let store = InMemoryChannelStore()

@@ -9,6 +9,7 @@ public struct RecoveryPlan: Sendable, Hashable {
 
     /// Plans a subscription to `channel`.
     /// - Parameters:
+    ///   - channel: the channel subscribed to.
     ///   - since: the position the client asked to resume after, if any.
     ///   - stream: the stream's epoch and last offset now.
     ///   - oldestRetained: the first offset the history still holds (`stream.offset + 1` when it

@@ -63,7 +63,12 @@ public final class ChannelHub: Service, Sendable {
             await withTaskCancellationHandler {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { [self] in await trimPeriodically() }
-                    while let batch = await nextBatch() { await store(batch) }
+                    while let work = await nextWork() {
+                        switch work {
+                        case .publishes(let batch): await store(batch)
+                        case .subscriptions(let starts): await startSubscriptions(starts)
+                        }
+                    }
                     group.cancelAll()
                 }
             } onCancel: {
@@ -93,21 +98,22 @@ public final class ChannelHub: Service, Sendable {
         wakeUp?.resume()
     }
 
-    /// The publishes waiting now, up to a batch; `nil` once draining and nothing waits.
-    private func nextBatch() async -> [PendingPublish]? {
+    /// What waits now, in arrival order: a batch of publishes, or the subscriptions that came
+    /// before the next publish; `nil` once draining and nothing waits.
+    private func nextWork() async -> PendingWork? {
         while true {
-            enum Next { case batch([PendingPublish]), finished, wait }
+            enum Next { case work(PendingWork), finished, wait }
             let next: Next = queue.withLockedValue { queue in
-                if !queue.waiting.isEmpty { return .batch(queue.take(upTo: configuration.maxBatch)) }
+                if let work = queue.take(maxBatch: configuration.maxBatch) { return .work(work) }
                 return queue.draining ? .finished : .wait
             }
             switch next {
-            case .batch(let batch): return batch
+            case .work(let work): return work
             case .finished: return nil
             case .wait:
                 await withCheckedContinuation { continuation in
                     let resumeNow = queue.withLockedValue { queue in
-                        if !queue.waiting.isEmpty || queue.draining { return true }
+                        if queue.hasWork || queue.draining { return true }
                         queue.wakeUp = continuation
                         return false
                     }
@@ -254,10 +260,10 @@ public final class ChannelHub: Service, Sendable {
         }
         let (refusal, wakeUp) = queue.withLockedValue { queue -> (ChannelsError?, CheckedContinuation<Void, Never>?) in
             if queue.draining { return (ChannelsError(.shuttingDown, "the server is shutting down"), nil) }
-            if queue.waiting.count >= configuration.maxWaitingPublishes {
-                return (ChannelsError(.storeUnavailable, "\(queue.waiting.count) publishes wait for the store"), nil)
+            if queue.waitingPublishes >= configuration.maxWaitingPublishes {
+                return (ChannelsError(.storeUnavailable, "\(queue.waitingPublishes) publishes wait for the store"), nil)
             }
-            queue.waiting.append(PendingPublish(request: request, answer: answer))
+            queue.append(PendingPublish(request: request, answer: answer))
             defer { queue.wakeUp = nil }
             return (nil, queue.wakeUp)
         }
@@ -282,39 +288,61 @@ public final class ChannelHub: Service, Sendable {
                                                channel: channel.value)))
             return
         }
-        // Registered before the stream is read: whatever is stored from here on arrives live and
-        // waits for the replay; what arrives both ways goes out once.
+        // The subscription starts in the writer's sequence, between two batches of publishes:
+        // where the stream stands then is exactly what was stored before it, and everything
+        // stored after it is handed to it live (waiting while the replay runs).
         session.subscriptions[channel] = SubscriberStream(heldBudget: configuration.maxHeldDuringReplay)
-        subscribers.withLockedValue { $0[channel, default: [:]][handle.id] = handle }
         if since != nil { counters.withLockedValue { $0.recoveries += 1 } }
-        Task { await replay(channel, since: since, to: handle) }
+        let start = PendingSubscription(channel: channel, since: since, handle: handle)
+        let (startNow, wakeUp) = queue.withLockedValue { queue -> (Bool, CheckedContinuation<Void, Never>?) in
+            // Once the hub drains, nothing more is stored: the subscription may start at once.
+            if queue.draining { return (true, nil) }
+            queue.append(start)
+            defer { queue.wakeUp = nil }
+            return (false, queue.wakeUp)
+        }
+        wakeUp?.resume()
+        if startNow { Task { await startSubscriptions([start]) } }
     }
 
-    /// Answers a subscribe and replays what it asked for, a page at a time, each page after the
-    /// socket took the last; then releases what waited.
-    private func replay(_ channel: ChannelName, since: StreamPosition?, to handle: SessionHandle) async {
-        let plan: RecoveryPlan
-        do {
-            let state = try await store.state(of: channel)
-            switch RecoveryPlan.plan(channel: channel, since: since, stream: state.position,
-                                     oldestRetained: state.oldestRetained, maxReplay: store.limits.maxReplay) {
-            case .success(let planned): plan = planned
-            case .failure(let refusal):
-                await endSubscription(channel, of: handle, answer: refusal)
-                return
+    /// Reads where each stream stands, registers each subscription for live publications, and
+    /// starts its replay. Called between batches of publishes, so nothing is stored meanwhile.
+    private func startSubscriptions(_ starts: [PendingSubscription]) async {
+        for start in starts {
+            let state: ChannelStreamState
+            do {
+                state = try await store.state(of: start.channel)
+            } catch {
+                await endSubscription(start.channel, of: start.handle,
+                                      answer: ChannelsError(.storeUnavailable, "\(error)", channel: start.channel.value))
+                continue
             }
-        } catch {
-            await endSubscription(channel, of: handle,
-                                  answer: ChannelsError(.storeUnavailable, "\(error)", channel: channel.value))
-            return
+            switch RecoveryPlan.plan(channel: start.channel, since: start.since, stream: state.position,
+                                     oldestRetained: state.oldestRetained, maxReplay: store.limits.maxReplay) {
+            case .success(let plan):
+                subscribers.withLockedValue { $0[start.channel, default: [:]][start.handle.id] = start.handle }
+                Task { await replay(plan, to: start.handle) }
+            case .failure(let refusal):
+                await endSubscription(start.channel, of: start.handle, answer: refusal)
+            }
         }
+    }
+
+    /// Answers a subscribe and replays what its plan covers, a page at a time, sending while the
+    /// socket takes more; then releases the live publications that waited.
+    private func replay(_ plan: RecoveryPlan, to handle: SessionHandle) async {
+        let channel = plan.answer.channel
         if plan.answer.recovered == false { counters.withLockedValue { $0.recoveriesFailed += 1 } }
         let answered = await onLoop(handle) { session in
             guard session.subscriptions[channel] != nil else { return false }
             session.reply(.subscribed(plan.answer))
             return !session.isClosed
         }
-        guard answered == true else { return }
+        guard answered == true else {
+            // Unsubscribed or gone while the subscription started: it must not stay registered.
+            unregister(handle, from: [channel])
+            return
+        }
 
         let top = plan.answer.position.offset
         var after = plan.replayAfter
@@ -328,12 +356,17 @@ public final class ChannelHub: Service, Sendable {
                 return
             }
             guard let last = page.last else { break }
-            let sent: EventLoopFuture<Void>? = await onLoop(handle) { session in
-                guard session.subscriptions[channel] != nil else { return nil }
-                return page.compactMap { session.sendReplayed(.publication($0)) }.last
+            var remaining = page[...]
+            while !remaining.isEmpty {
+                let pending = remaining
+                guard let (sent, writable) = await onLoop(handle, { session -> (Int, EventLoopFuture<Void>?)? in
+                    guard session.subscriptions[channel] != nil else { return nil }
+                    return session.sendReplayed(pending)
+                }), sent > 0 else { return }
+                counters.withLockedValue { $0.replayed += sent }
+                remaining = remaining.dropFirst(sent)
+                if let writable { guard (try? await writable.get()) != nil else { return } }
             }
-            guard let sent, (try? await sent.get()) != nil else { return }
-            counters.withLockedValue { $0.replayed += page.count }
             after = last.offset
         }
         let replayedThrough = max(after, top)
@@ -370,19 +403,67 @@ private struct PendingPublish: Sendable {
     let answer: @Sendable (Result<ChannelPublishReceipt, ChannelsError>) -> Void
 }
 
-/// The publishes waiting for the store, and the writer waiting for them.
+/// A subscription waiting to start in the writer's sequence.
+private struct PendingSubscription: Sendable {
+    let channel: ChannelName
+    let since: StreamPosition?
+    let handle: SessionHandle
+}
+
+/// What the writer does next: store a batch of publishes, or start subscriptions.
+private enum PendingWork: Sendable {
+    case publishes([PendingPublish])
+    case subscriptions([PendingSubscription])
+}
+
+/// The publishes and subscriptions waiting for the writer, in arrival order, and the writer
+/// waiting for them.
 private struct PublishQueue {
-    var waiting: [PendingPublish] = []
+    private enum Item {
+        case publish(PendingPublish)
+        case subscribe(PendingSubscription)
+    }
+
+    private var waiting: [Item] = []
+    private(set) var waitingPublishes = 0
+    var hasWork: Bool { !waiting.isEmpty }
     var wakeUp: CheckedContinuation<Void, Never>?
     var draining = false
 
-    mutating func take(upTo count: Int) -> [PendingPublish] {
-        guard waiting.count > count else {
-            defer { waiting = [] }
-            return waiting
+    mutating func append(_ publish: PendingPublish) {
+        waiting.append(.publish(publish))
+        waitingPublishes += 1
+    }
+
+    mutating func append(_ subscription: PendingSubscription) {
+        waiting.append(.subscribe(subscription))
+    }
+
+    /// The leading run of publishes (at most `maxBatch`) or of subscriptions.
+    mutating func take(maxBatch: Int) -> PendingWork? {
+        guard let first = waiting.first else { return nil }
+        var count = 0
+        let work: PendingWork
+        switch first {
+        case .publish:
+            var batch: [PendingPublish] = []
+            for item in waiting {
+                guard batch.count < maxBatch, case .publish(let publish) = item else { break }
+                batch.append(publish)
+            }
+            count = batch.count
+            waitingPublishes -= count
+            work = .publishes(batch)
+        case .subscribe:
+            var starts: [PendingSubscription] = []
+            for item in waiting {
+                guard case .subscribe(let start) = item else { break }
+                starts.append(start)
+            }
+            count = starts.count
+            work = .subscriptions(starts)
         }
-        let batch = Array(waiting.prefix(count))
         waiting.removeFirst(count)
-        return batch
+        return work
     }
 }

@@ -8,6 +8,7 @@ final class ChannelSession {
     let id: ObjectIdentifier
     private let send: (WebSocketMessage) throws -> Void
     private let sendPaced: (WebSocketMessage) -> EventLoopFuture<Void>
+    private let isWritable: () -> Bool
     private let closeConnection: (CloseCode, String) -> Void
     /// The subscriptions, each with its delivery state.
     var subscriptions: [ChannelName: SubscriberStream] = [:]
@@ -18,6 +19,7 @@ final class ChannelSession {
         id = connection.id
         send = { try connection.send($0) }
         sendPaced = { connection.sendPaced($0) }
+        isWritable = { connection.isWritable }
         closeConnection = { connection.close(code: $0, reason: $1) }
     }
 
@@ -33,10 +35,18 @@ final class ChannelSession {
         do { try send(encoded) } catch { isClosed = true }
     }
 
-    /// Sends a replayed publication; the future succeeds when the socket can take more.
-    func sendReplayed(_ message: ChannelsServerMessage) -> EventLoopFuture<Void>? {
-        guard !isClosed else { return nil }
-        return sendPaced(message.encoded)
+    /// Sends replayed publications from the start of `publications` while the socket takes
+    /// them: returns how many went out and, when the socket filled, the future that succeeds
+    /// once it can take more (`nil`: send the rest now). Nothing is sent once the connection is closing.
+    func sendReplayed(_ publications: ArraySlice<ChannelPublication>) -> (sent: Int, writable: EventLoopFuture<Void>?) {
+        var sent = 0
+        for publication in publications {
+            guard !isClosed else { break }
+            let accepted = sendPaced(ChannelsServerMessage.publication(publication).encoded)
+            sent += 1
+            if !isWritable() { return (sent, accepted) }
+        }
+        return (sent, nil)
     }
 
     /// Closes the connection with `code` and `reason`; nothing more goes out.

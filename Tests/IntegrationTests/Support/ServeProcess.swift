@@ -28,8 +28,16 @@ final class ServeProcess: Sendable {
     static func with<Result: Sendable>(_ arguments: [String], fileDescriptorLimit: Int? = nil,
                                        _ body: (ServeProcess) async throws -> Result) async throws -> Result
     {
+        let server = try await start(arguments, fileDescriptorLimit: fileDescriptorLimit)
+        defer { server.stop(signal: SIGTERM) }
+        return try await body(server)
+    }
+
+    /// Starts `holdfast serve` with `arguments` on `port` (0: a free one) and returns once it
+    /// listens; the caller stops it (``stop(signal:)``).
+    static func start(_ arguments: [String], port: Int = 0, fileDescriptorLimit: Int? = nil) async throws -> ServeProcess {
         let process = Process()
-        let serve = ["serve", "--port", "0"] + arguments
+        let serve = ["serve", "--port", String(port)] + arguments
         if let fileDescriptorLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -n \(fileDescriptorLimit) && exec \"$0\" \"$@\"",
@@ -60,7 +68,6 @@ final class ServeProcess: Sendable {
             for line in complete { continuation.yield(line) }
         }
         try process.run()
-        let server: ServeProcess
         do {
             let line = try await first(of: lines, "`holdfast serve` to print its address")
             let isSecure = line.hasPrefix("listening on wss://")
@@ -69,18 +76,22 @@ final class ServeProcess: Sendable {
             else {
                 throw Failed(description: "unexpected first line from holdfast serve: \(line)")
             }
-            server = ServeProcess(process: process, port: port, isSecure: isSecure)
+            return ServeProcess(process: process, port: port, isSecure: isSecure)
         } catch {
             process.terminate()
             process.waitUntilExit()
             let errors = String(decoding: stderr.fileHandleForReading.availableData, as: UTF8.self)
             throw Failed(description: "holdfast serve did not start: \(error) \(errors)")
         }
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        return try await body(server)
+    }
+
+    /// Sends `signal` (SIGTERM: a graceful shutdown; SIGKILL: a crash) and waits for the process
+    /// to end; returns its exit status.
+    @discardableResult
+    func stop(signal: Int32) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     /// The CPU time the server process has used so far (user and system), from `/proc/PID/stat`.
