@@ -11,8 +11,11 @@ struct HoldfastCommand: AsyncParsableCommand {
               holdfast connect ws://127.0.0.1:9001/chat   # type lines, see replies
               holdfast serve --mode files --files-dir in  # receive transfers
               holdfast send ws://127.0.0.1:8080/ big.iso  # chunked, resumable
+              holdfast serve --mode channels --history-dir state
+              holdfast subscribe ws://127.0.0.1:8080/ room  # resumes by offset
+              echo hi | holdfast publish ws://127.0.0.1:8080/ room
             """,
-        subcommands: [Serve.self, Connect.self, Send.self, Explain.self, Compare.self, Probe.self]
+        subcommands: [Serve.self, Connect.self, Send.self, Subscribe.self, Publish.self, Explain.self, Compare.self, Probe.self]
     )
 
     /// Runs the command; a mistake on the command line (an unknown option, a bad value) is one

@@ -335,7 +335,12 @@ struct Serve: AsyncParsableCommand {
                                           maxReplay: maxReplay)
         let store: any ChannelStore
         if let historyDirectory {
-            throw Terminal.fail("cannot use --history-dir \(historyDirectory): the SQLite store is not built yet")
+            do {
+                store = try await SQLiteChannelStore.open(directory: URL(fileURLWithPath: historyDirectory), limits: limits,
+                                                         logger: logger)
+            } catch {
+                throw Terminal.fail("cannot use --history-dir \(historyDirectory): \(error)")
+            }
         } else {
             store = InMemoryChannelStore(limits: limits)
         }

@@ -106,15 +106,21 @@ struct ServeHandler: WebSocketEventLoopHandler {
 }
 
 /// The pages `holdfast serve` answers to plain HTTP GETs: the status page at `/` with its script
-/// and the stylesheet, the close-code pages under `/codes`, each with ``HTML/securityHeaders``.
+/// and the stylesheet, its figures as JSON at ``statusJSONPath`` (for monitors and scripts), the
+/// close-code pages under `/codes`, each with ``HTML/securityHeaders``.
 /// Anything else gets the library's 426 Upgrade Required.
 enum ServePages {
+    /// Where the status page's figures are served as one JSON object.
+    static let statusJSONPath = "/status.json"
+
     static func response(to request: UpgradeRequest, board: StatusBoard) -> PlainHTTPResponse? {
         guard request.head.method == .GET else { return nil }
         let page: PlainHTTPResponse?
         switch request.path {
         case "/":
             page = PlainHTTPResponse(contentType: "text/html", body: StatusPage.html(board.snapshot(), limits: board.limits))
+        case statusJSONPath:
+            page = PlainHTTPResponse(contentType: "application/json", body: board.snapshot().json)
         case StatusPage.scriptPath:
             page = PlainHTTPResponse(contentType: "text/javascript", body: StatusPage.script)
         case HTML.stylesheetPath:

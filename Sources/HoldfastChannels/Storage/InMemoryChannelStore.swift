@@ -30,11 +30,9 @@ public final class InMemoryChannelStore: ChannelStore {
             if newChannels > 0, streams.count + newChannels > limits.maxChannels {
                 throw ChannelStoreError.tooManyChannels(limit: limits.maxChannels)
             }
+            // Appended in place: a copy of the stream out of the dictionary would copy its history.
             return requests.map { request in
-                var stream = streams[request.channel] ?? Stream()
-                let receipt = stream.append(request, at: time, epoch: epoch, limits: limits)
-                streams[request.channel] = stream
-                return receipt
+                streams[request.channel, default: Stream()].append(request, at: time, epoch: epoch, limits: limits)
             }
         }
     }
