@@ -13,12 +13,13 @@
 # an unsaturated server; default rate 200,000 deliveries/s shared by the subscribers).
 #
 # Env: SERVER_THREADS (default 1), STEADY_RATE, STEADY_SECONDS (default 10), STORES ("memory disk", default both; disk only if supported),
-# LOAD_ARGS (extra fanout options, e.g. "--rate 5000" or "-c 10"), JSON=1 for JSON objects,
+# SCENARIOS ("fanout replay", default both), LOAD_ARGS (extra fanout options, e.g. "--rate 5000" or "-c 10"), JSON=1 for JSON objects,
 # SKIP_BUILD=1 to use the binaries already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUBSCRIBERS="${1:-${SUBSCRIBERS:-1000}}"; PUBLISHES="${2:-${PUBLISHES:-20000}}"; REPLAYED="${3:-${REPLAYED:-100000}}"
 SERVER_THREADS="${SERVER_THREADS:-1}"; STORES="${STORES:-memory disk}"; LOAD_ARGS="${LOAD_ARGS:-}"
+SCENARIOS="${SCENARIOS:-fanout replay}"
 STEADY_RATE="${STEADY_RATE:-$(( 200000 / SUBSCRIBERS ))}"; STEADY_SECONDS="${STEADY_SECONDS:-10}"
 OUTPUT=(); [ "${JSON:-0}" = 1 ] && OUTPUT=(--json)
 # Both from Benchmarks/Network's build (which depends on this checkout by path): one build, not two.
@@ -67,12 +68,16 @@ for store in $STORES; do
         [ "$store" = disk ] && { echo "(the SQLite store is not in this checkout's server: skipped)"; continue; }
         exit 1
     fi
-    # shellcheck disable=SC2086
-    "$LOAD" fanout "${OUTPUT[@]}" -l "$store-max" -n "$SUBSCRIBERS" -p "$PUBLISHES" $LOAD_ARGS "ws://127.0.0.1:$PORT/" || status=1
-    # shellcheck disable=SC2086
-    "$LOAD" fanout "${OUTPUT[@]}" -l "$store-steady" -n "$SUBSCRIBERS" -p "$(( STEADY_RATE * STEADY_SECONDS ))" \
-        --rate "$STEADY_RATE" $LOAD_ARGS "ws://127.0.0.1:$PORT/" || status=1
-    "$LOAD" replay "${OUTPUT[@]}" -l "$store" -p "$REPLAYED" "ws://127.0.0.1:$PORT/" || status=1
+    if [[ " $SCENARIOS " == *" fanout "* ]]; then
+        # shellcheck disable=SC2086
+        "$LOAD" fanout "${OUTPUT[@]}" -l "$store-max" -n "$SUBSCRIBERS" -p "$PUBLISHES" $LOAD_ARGS "ws://127.0.0.1:$PORT/" || status=1
+        # shellcheck disable=SC2086
+        "$LOAD" fanout "${OUTPUT[@]}" -l "$store-steady" -n "$SUBSCRIBERS" -p "$(( STEADY_RATE * STEADY_SECONDS ))" \
+            --rate "$STEADY_RATE" $LOAD_ARGS "ws://127.0.0.1:$PORT/" || status=1
+    fi
+    if [[ " $SCENARIOS " == *" replay "* ]]; then
+        "$LOAD" replay "${OUTPUT[@]}" -l "$store" -p "$REPLAYED" "ws://127.0.0.1:$PORT/" || status=1
+    fi
     stop_server
 done
 exit "$status"
