@@ -26,13 +26,13 @@ struct ChannelLoad: AsyncParsableCommand {
 
 /// Options both scenarios take.
 struct SharedOptions: ParsableArguments {
-    @Option(name: .short, help: "Payload bytes per publication (≥ 16: the timestamp and sequence number).")
+    @Option(name: [.short, .long], help: "Payload bytes per publication (≥ 16: the timestamp and sequence number).")
     var size = 100
     @Option(help: "Publishes awaiting their ack at once.") var window = 256
-    @Option(name: .short, help: "Client event-loop threads.") var threads = 1
-    @Option(name: .customShort("T"), help: "Seconds the whole run may take before it gives up (and fails).")
+    @Option(name: [.short, .long], help: "Client event-loop threads.") var threads = 1
+    @Option(name: [.customShort("T"), .long], help: "Seconds the whole run may take before it gives up (and fails).")
     var timeout: Double = 300
-    @Option(name: .short, help: "Label copied to the JSON object.") var label = ""
+    @Option(name: [.short, .long], help: "Label copied to the JSON object.") var label = ""
     @Flag(help: "Print one JSON object instead of the report.") var json = false
     @Flag(help: "Offer permessage-deflate (the library's client offers it by default; off here, so the figures are of channels, not of compressing every delivery).")
     var deflate = false

@@ -19,9 +19,9 @@ struct FanOut: AsyncParsableCommand {
 
     @OptionGroup var shared: SharedOptions
     @Option(name: [.customShort("n"), .long], help: "Subscribers (connections, one subscription each).") var subscribers = 1000
-    @Option(name: .short, help: "Channels the subscribers are spread over (round-robin), and the publishes too.")
+    @Option(name: [.short, .long], help: "Channels the subscribers are spread over (round-robin), and the publishes too.")
     var channels = 1
-    @Option(name: .short, help: "Publishes.") var publishes = 20_000
+    @Option(name: [.short, .long], help: "Publishes.") var publishes = 20_000
     @Option(help: "Publishes a second (0: as fast as the ack window allows).") var rate: Double = 0
     @Option(help: "Subscribers connecting at once.") var connectConcurrency = 64
 
@@ -146,7 +146,7 @@ struct Replay: AsyncParsableCommand {
             """)
 
     @OptionGroup var shared: SharedOptions
-    @Option(name: .short, help: "Publishes, then replayed.") var publishes = 100_000
+    @Option(name: [.short, .long], help: "Publishes, then replayed.") var publishes = 100_000
 
     func validate() throws {
         try shared.check()
