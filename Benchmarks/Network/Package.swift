@@ -36,6 +36,20 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // `channel-load`: fan-out latency and replay rate of `holdfast serve --mode channels`
+        // (scripts/bench-channels.sh), through the library's own client and channels messages.
+        .executableTarget(
+            name: "channel-load",
+            dependencies: [
+                .product(name: "Holdfast", package: "Holdfast"),
+                .product(name: "HoldfastChannels", package: "Holdfast"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // Publishes per second into the channel stores (in memory, SQLite) by batch size.
         .executableTarget(
             name: "channel-store-bench",
