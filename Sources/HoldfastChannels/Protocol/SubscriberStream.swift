@@ -47,6 +47,8 @@ public struct SubscriberStream: Sendable {
             phase = .live(lastSent: publication.offset)
             return .send
         case .replaying(var held, let heldBytes):
+            // Released first, so that the array is appended to in place rather than copied.
+            phase = .live(lastSent: 0)
             held.append(publication)
             phase = .replaying(held: held, heldBytes: heldBytes + publication.message.data.readableBytes)
             return .held

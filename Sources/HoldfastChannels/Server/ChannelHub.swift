@@ -178,9 +178,10 @@ public final class ChannelHub: Service, Sendable {
     /// already sent.
     private func deliverLive(_ items: [(ChannelPublication, WebSocketMessage)], to session: ChannelSession) {
         for (publication, encoded) in items {
-            guard !session.isClosed, var stream = session.subscriptions[publication.channel] else { continue }
-            let decision = stream.live(publication)
-            session.subscriptions[publication.channel] = stream
+            // Decided in place: a copy of the stream would copy what it holds for its replay.
+            guard !session.isClosed, let decision = session.subscriptions[publication.channel]?.live(publication) else {
+                continue
+            }
             switch decision {
             case .send: session.sendLive(encoded)
             case .skip: break
