@@ -12,5 +12,7 @@ import Testing
         #expect(throws: ChannelName.Invalid.empty) { try ChannelName(validating: "") }
         #expect(throws: ChannelName.Invalid.tooLong(201)) { try ChannelName(validating: String(repeating: "a", count: 201)) }
         #expect(throws: ChannelName.Invalid.controlCharacter) { try ChannelName(validating: "a\nb") }
+        #expect(throws: ChannelName.Invalid.controlCharacter) { try ChannelName(validating: "a\u{7F}b") }
+        #expect(throws: ChannelName.Invalid.controlCharacter) { try ChannelName(validating: "next\u{85}line") }
     }
 }

@@ -1,4 +1,4 @@
-/// The name of a channel: 1 to ``maxLength`` bytes of UTF-8 with no control characters.
+/// The name of a channel: 1 to ``maxLength`` bytes of UTF-8 with no control characters (C0, DEL or C1).
 ///
 /// Names are compared byte for byte; `room` and `Room` are two channels. The limit keeps a
 /// client from making the server hold (and a store index) arbitrarily long keys.
@@ -15,7 +15,7 @@ public struct ChannelName: Sendable, Hashable, Comparable, CustomStringConvertib
         case empty
         /// Longer than ``ChannelName/maxLength`` bytes; carries the length.
         case tooLong(Int)
-        /// Contains a control character (U+0000–U+001F, U+007F).
+        /// Contains a control character (U+0000–U+001F, U+007F–U+009F).
         case controlCharacter
 
         public var description: String {
@@ -33,7 +33,9 @@ public struct ChannelName: Sendable, Hashable, Comparable, CustomStringConvertib
         let length = value.utf8.count
         guard length > 0 else { throw .empty }
         guard length <= Self.maxLength else { throw .tooLong(length) }
-        guard !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { throw .controlCharacter }
+        guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+            throw .controlCharacter
+        }
         self.value = value
     }
 

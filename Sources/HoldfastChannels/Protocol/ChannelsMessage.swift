@@ -136,8 +136,19 @@ private enum Wire {
         return .binary(buffer)
     }
 
+    /// A JSON object whose fields do not have the protocol's types: a request-level problem.
+    struct WrongField: Error {
+        /// The field's path, e.g. `since.offset`.
+        let path: String
+        /// The fields of the object that still read, to name the request in the answer.
+        let channel: String?
+        let id: String?
+    }
+
     /// The envelope and, for a binary message, the payload after the line feed.
-    static func decode(_ message: WebSocketMessage) throws(ChannelsFramingError) -> (Envelope, ByteBuffer?) {
+    /// - Throws: ``ChannelsFramingError`` when it is not a JSON object at all, ``WrongField``
+    ///   when it is one with a field of the wrong type.
+    static func decode(_ message: WebSocketMessage) throws -> (Envelope, ByteBuffer?) {
         var data = message.data
         let header: ByteBuffer
         var payload: ByteBuffer?
@@ -152,14 +163,30 @@ private enum Wire {
             data.moveReaderIndex(forwardBy: 1)
             payload = data
         }
+        let json = Data(header.readableBytesView)
         do {
-            return (try JSONDecoder().decode(Envelope.self, from: Data(header.readableBytesView)), payload)
+            return (try JSONDecoder().decode(Envelope.self, from: json), payload)
         } catch {
-            throw ChannelsFramingError("not a JSON object of the channels protocol")
+            guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+                throw ChannelsFramingError("not a JSON object of the channels protocol")
+            }
+            var path = "a field"
+            if case DecodingError.typeMismatch(_, let context) = error {
+                path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            } else if case DecodingError.keyNotFound(let key, let context) = error {
+                path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            } else if case DecodingError.dataCorrupted(let context) = error {
+                path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            }
+            throw WrongField(path: path, channel: object["channel"] as? String, id: object["id"] as? String)
         }
     }
 
-    static func payload(_ bytes: ByteBuffer, kind: String?) -> WebSocketMessage? {
+    /// The payload as a message of `kind`, in a buffer of its own: a slice would keep the whole
+    /// received message (header and all) alive for as long as the payload is stored or waits.
+    static func payload(_ slice: ByteBuffer, kind: String?) -> WebSocketMessage? {
+        var bytes = ByteBufferAllocator().buffer(capacity: slice.readableBytes)
+        bytes.writeImmutableBuffer(slice)
         switch kind {
         case "text":
             guard String(validating: bytes.readableBytesView, as: UTF8.self) != nil else { return nil }
@@ -193,7 +220,18 @@ extension ChannelsClientMessage {
     public static func decode(_ message: WebSocketMessage) throws(ChannelsFramingError)
         -> Result<ChannelsClientMessage, ChannelsError>
     {
-        let (envelope, payload) = try Wire.decode(message)
+        let envelope: Envelope
+        let payload: ByteBuffer?
+        do {
+            (envelope, payload) = try Wire.decode(message)
+        } catch let wrong as Wire.WrongField {
+            return .failure(ChannelsError(.badRequest, "\(wrong.path) has the wrong type or is missing",
+                                          channel: wrong.channel, publishID: wrong.id))
+        } catch let framing as ChannelsFramingError {
+            throw framing
+        } catch {
+            throw ChannelsFramingError("not a JSON object of the channels protocol")
+        }
         func refused(_ code: ChannelsErrorCode, _ reason: String) -> Result<ChannelsClientMessage, ChannelsError> {
             .failure(ChannelsError(code, reason, channel: envelope.channel, publishID: envelope.id))
         }
@@ -249,7 +287,17 @@ extension ChannelsServerMessage {
     /// Reads a server's message.
     /// - Throws: ``ChannelsFramingError`` when it is not a channels message this version reads.
     public static func decode(_ message: WebSocketMessage) throws(ChannelsFramingError) -> ChannelsServerMessage {
-        let (envelope, payload) = try Wire.decode(message)
+        let envelope: Envelope
+        let payload: ByteBuffer?
+        do {
+            (envelope, payload) = try Wire.decode(message)
+        } catch let wrong as Wire.WrongField {
+            throw ChannelsFramingError("\(wrong.path) has the wrong type or is missing")
+        } catch let framing as ChannelsFramingError {
+            throw framing
+        } catch {
+            throw ChannelsFramingError("not a JSON object of the channels protocol")
+        }
         func channel() throws(ChannelsFramingError) -> ChannelName {
             do { return try ChannelName(validating: envelope.channel ?? "") } catch {
                 throw ChannelsFramingError("\(envelope.type ?? "a message") names no valid channel")

@@ -23,11 +23,20 @@ public struct SubscriberStream: Sendable {
     }
 
     private var phase: Phase = .replaying(held: [], heldBytes: 0)
+    /// Tells this subscription from an earlier or later one of the same connection to the same
+    /// channel: the work of one that ended (its replay) must not reach the next.
+    public let id: UInt64
 
-    /// A subscription whose replay has not finished.
-    public init() {}
+    /// What a waiting publication costs beyond its payload (its header, the bookkeeping), so that
+    /// empty payloads count too.
+    public static let heldOverhead = 64
 
-    /// Payload bytes of the publications waiting for the replay.
+    /// A subscription, numbered `id` by its connection, whose replay has not finished.
+    public init(id: UInt64) {
+        self.id = id
+    }
+
+    /// Bytes of the publications waiting for the replay: payloads plus ``heldOverhead`` each.
     public var heldBytes: Int {
         if case .replaying(_, let bytes) = phase { return bytes }
         return 0
@@ -50,7 +59,7 @@ public struct SubscriberStream: Sendable {
             // Released first, so that the array is appended to in place rather than copied.
             phase = .live(lastSent: 0)
             held.append(publication)
-            phase = .replaying(held: held, heldBytes: heldBytes + publication.message.data.readableBytes)
+            phase = .replaying(held: held, heldBytes: heldBytes + Self.heldOverhead + publication.message.data.readableBytes)
             return .held
         }
     }

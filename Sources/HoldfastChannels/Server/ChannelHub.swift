@@ -129,6 +129,11 @@ public final class ChannelHub: Service, Sendable {
         let receipts: [ChannelPublishReceipt]
         do {
             receipts = try await store.append(batch.map(\.request))
+        } catch ChannelStoreError.tooManyChannels where batch.count > 1 {
+            // One publish to a new channel must not cost the others of its batch their place:
+            // each is stored, or refused, on its own.
+            for publish in batch { await store([publish]) }
+            return
         } catch {
             let refusal: ChannelsErrorCode
             if case ChannelStoreError.tooManyChannels = error { refusal = .tooManyChannels } else { refusal = .storeUnavailable }
@@ -186,7 +191,7 @@ public final class ChannelHub: Service, Sendable {
             case .send: session.sendLive(encoded)
             case .skip: break
             case .held:
-                session.heldBytes += publication.message.data.readableBytes
+                session.heldBytes += SubscriberStream.heldOverhead + publication.message.data.readableBytes
                 guard session.heldBytes > configuration.maxHeldDuringReplay else { break }
                 counters.withLockedValue { $0.slowSubscribersClosed += 1 }
                 session.close(code: .tryAgainLater,
@@ -250,8 +255,18 @@ public final class ChannelHub: Service, Sendable {
     }
 
     private func publish(_ request: ChannelPublishRequest, from handle: SessionHandle) {
+        let session = handle.session.value
+        let limit = configuration.maxPublishesInFlightPerConnection
+        guard session.publishesInFlight < limit else {
+            counters.withLockedValue { $0.publishesRefused += 1 }
+            session.reply(.error(ChannelsError(.storeUnavailable, "\(limit) publishes of this connection wait for the store",
+                                               channel: request.channel.value, publishID: request.id)))
+            return
+        }
+        session.publishesInFlight += 1
         let answer: @Sendable (Result<ChannelPublishReceipt, ChannelsError>) -> Void = { result in
             handle.eventLoop.execute {
+                handle.session.value.publishesInFlight -= 1
                 switch result {
                 case .success(let receipt):
                     handle.session.value.reply(.ack(ChannelPublishAck(id: request.id, channel: request.channel,
@@ -265,8 +280,11 @@ public final class ChannelHub: Service, Sendable {
         }
         let (refusal, wakeUp) = queue.withLockedValue { queue -> (ChannelsError?, CheckedContinuation<Void, Never>?) in
             if queue.draining { return (ChannelsError(.shuttingDown, "the server is shutting down"), nil) }
-            if queue.waitingPublishes >= configuration.maxWaitingPublishes {
-                return (ChannelsError(.storeUnavailable, "\(queue.waitingPublishes) publishes wait for the store"), nil)
+            if queue.waitingPublishes >= configuration.maxWaitingPublishes
+                || queue.waitingBytes + request.message.data.readableBytes > configuration.maxWaitingBytes
+            {
+                return (ChannelsError(.storeUnavailable,
+                                      "\(queue.waitingPublishes) publishes (\(queue.waitingBytes) bytes) wait for the store"), nil)
             }
             queue.append(PendingPublish(request: request, answer: answer))
             defer { queue.wakeUp = nil }
@@ -296,9 +314,10 @@ public final class ChannelHub: Service, Sendable {
         // The subscription starts in the writer's sequence, between two batches of publishes:
         // where the stream stands then is exactly what was stored before it, and everything
         // stored after it is handed to it live (waiting while the replay runs).
-        session.subscriptions[channel] = SubscriberStream()
+        let subscription = session.makeSubscription()
+        session.subscriptions[channel] = subscription
         if since != nil { counters.withLockedValue { $0.recoveries += 1 } }
-        let start = PendingSubscription(channel: channel, since: since, handle: handle)
+        let start = PendingSubscription(channel: channel, id: subscription.id, since: since, handle: handle)
         let (startNow, wakeUp) = queue.withLockedValue { queue -> (Bool, CheckedContinuation<Void, Never>?) in
             // Once the hub drains, nothing more is stored: the subscription may start at once.
             if queue.draining { return (true, nil) }
@@ -318,39 +337,66 @@ public final class ChannelHub: Service, Sendable {
             do {
                 state = try await store.state(of: start.channel)
             } catch {
-                await endSubscription(start.channel, of: start.handle,
-                                      answer: ChannelsError(.storeUnavailable, "\(error)", channel: start.channel.value))
+                await endSubscription(start, answer: ChannelsError(.storeUnavailable, "\(error)", channel: start.channel.value))
                 continue
             }
             switch RecoveryPlan.plan(channel: start.channel, since: start.since, stream: state.position,
                                      oldestRetained: state.oldestRetained, maxReplay: store.limits.maxReplay) {
             case .success(let plan):
                 subscribers.withLockedValue { $0[start.channel, default: [:]][start.handle.id] = start.handle }
-                Task { await replay(plan, to: start.handle) }
+                Task { await replay(plan, of: start) }
             case .failure(let refusal):
-                await endSubscription(start.channel, of: start.handle, answer: refusal)
+                await endSubscription(start, answer: refusal)
             }
         }
     }
 
     /// Answers a subscribe and replays what its plan covers, a page at a time, sending while the
     /// socket takes more; then releases the live publications that waited.
-    private func replay(_ plan: RecoveryPlan, to handle: SessionHandle) async {
-        let channel = plan.answer.channel
+    private func replay(_ plan: RecoveryPlan, of start: PendingSubscription) async {
+        let (channel, id, handle) = (start.channel, start.id, start.handle)
         if plan.answer.recovered == false { counters.withLockedValue { $0.recoveriesFailed += 1 } }
-        let answered = await onLoop(handle) { session in
-            guard session.subscriptions[channel] != nil else { return false }
+        let answered = await onLoop(handle) { session -> Bool in
+            guard session.isCurrent(id, on: channel) else {
+                // Unsubscribed meanwhile: its registration goes, unless a newer subscription to
+                // the channel holds it now.
+                if session.subscriptions[channel] == nil { self.unregister(handle, from: [channel]) }
+                return false
+            }
             session.reply(.subscribed(plan.answer))
             return !session.isClosed
         }
         guard answered == true else {
-            // Unsubscribed or gone while the subscription started: it must not stay registered.
-            unregister(handle, from: [channel])
+            // The connection is gone: its subscriptions were unregistered, perhaps before this one
+            // was registered.
+            if answered == nil { unregister(handle, from: [channel]) }
             return
         }
 
         let top = plan.answer.position.offset
         var after = plan.replayAfter
+        if after < top {
+            // One replay sends at a time on a connection; this one waits for its turn.
+            guard let turn = await onLoop(handle, { $0.beginReplay(on: handle.eventLoop) }) else { return }
+            _ = try? await turn.get()
+            await replayPages(after: &after, through: top, of: start)
+            await onLoop(handle) { $0.endReplay() }
+        }
+        let replayedThrough = max(after, top)
+        await onLoop(handle) { session in
+            guard session.isCurrent(id, on: channel), var stream = session.subscriptions[channel] else { return }
+            session.heldBytes -= stream.heldBytes
+            let waiting = stream.replayFinished(through: replayedThrough)
+            session.subscriptions[channel] = stream
+            for publication in waiting { session.reply(.publication(publication)) }
+        }
+    }
+
+    /// Sends the publications after `after` up to `top` a page at a time, each turn while the
+    /// socket takes more; `after` ends at the last offset sent. Returns early when the
+    /// subscription or the connection ends.
+    private func replayPages(after: inout UInt64, through top: UInt64, of start: PendingSubscription) async {
+        let (channel, id, handle) = (start.channel, start.id, start.handle)
         while after < top {
             let page: [ChannelPublication]
             do {
@@ -365,7 +411,7 @@ public final class ChannelHub: Service, Sendable {
             while !remaining.isEmpty {
                 let pending = remaining
                 guard let (sent, writable) = await onLoop(handle, { session -> (Int, EventLoopFuture<Void>?)? in
-                    guard session.subscriptions[channel] != nil else { return nil }
+                    guard session.isCurrent(id, on: channel) else { return nil }
                     return session.sendReplayed(pending)
                 }), sent > 0 else { return }
                 counters.withLockedValue { $0.replayed += sent }
@@ -374,21 +420,14 @@ public final class ChannelHub: Service, Sendable {
             }
             after = last.offset
         }
-        let replayedThrough = max(after, top)
-        await onLoop(handle) { session in
-            guard var stream = session.subscriptions[channel] else { return }
-            session.heldBytes -= stream.heldBytes
-            let waiting = stream.replayFinished(through: replayedThrough)
-            session.subscriptions[channel] = stream
-            for publication in waiting { session.reply(.publication(publication)) }
-        }
     }
 
     /// Removes a subscription that could not start and tells the client why.
-    private func endSubscription(_ channel: ChannelName, of handle: SessionHandle, answer: ChannelsError) async {
-        unregister(handle, from: [channel])
-        await onLoop(handle) { session in
-            if let ended = session.subscriptions.removeValue(forKey: channel) { session.heldBytes -= ended.heldBytes }
+    private func endSubscription(_ start: PendingSubscription, answer: ChannelsError) async {
+        await onLoop(start.handle) { session in
+            guard session.isCurrent(start.id, on: start.channel),
+                  let ended = session.subscriptions.removeValue(forKey: start.channel) else { return }
+            session.heldBytes -= ended.heldBytes
             session.reply(.error(answer))
         }
     }
@@ -412,6 +451,7 @@ private struct PendingPublish: Sendable {
 /// A subscription waiting to start in the writer's sequence.
 private struct PendingSubscription: Sendable {
     let channel: ChannelName
+    let id: UInt64
     let since: StreamPosition?
     let handle: SessionHandle
 }
@@ -422,54 +462,40 @@ private enum PendingWork: Sendable {
     case subscriptions([PendingSubscription])
 }
 
-/// The publishes and subscriptions waiting for the writer, in arrival order, and the writer
+/// The publishes (in arrival order) and the subscriptions waiting for the writer, and the writer
 /// waiting for them.
 private struct PublishQueue {
-    private enum Item {
-        case publish(PendingPublish)
-        case subscribe(PendingSubscription)
-    }
-
-    private var waiting: [Item] = []
+    private var waiting: [PendingPublish] = []
+    private var subscriptions: [PendingSubscription] = []
     private(set) var waitingPublishes = 0
-    var hasWork: Bool { !waiting.isEmpty }
+    private(set) var waitingBytes = 0
+    var hasWork: Bool { !waiting.isEmpty || !subscriptions.isEmpty }
     var wakeUp: CheckedContinuation<Void, Never>?
     var draining = false
 
     mutating func append(_ publish: PendingPublish) {
-        waiting.append(.publish(publish))
+        waiting.append(publish)
         waitingPublishes += 1
+        waitingBytes += publish.request.message.data.readableBytes
     }
 
     mutating func append(_ subscription: PendingSubscription) {
-        waiting.append(.subscribe(subscription))
+        subscriptions.append(subscription)
     }
 
-    /// The leading run of publishes (at most `maxBatch`) or of subscriptions.
+    /// The subscriptions waiting, all of them, before any publish: a subscription may start
+    /// between any two batches, and need not wait behind publishes. Else the leading publishes,
+    /// at most `maxBatch`.
     mutating func take(maxBatch: Int) -> PendingWork? {
-        guard let first = waiting.first else { return nil }
-        var count = 0
-        let work: PendingWork
-        switch first {
-        case .publish:
-            var batch: [PendingPublish] = []
-            for item in waiting {
-                guard batch.count < maxBatch, case .publish(let publish) = item else { break }
-                batch.append(publish)
-            }
-            count = batch.count
-            waitingPublishes -= count
-            work = .publishes(batch)
-        case .subscribe:
-            var starts: [PendingSubscription] = []
-            for item in waiting {
-                guard case .subscribe(let start) = item else { break }
-                starts.append(start)
-            }
-            count = starts.count
-            work = .subscriptions(starts)
+        if !subscriptions.isEmpty {
+            defer { subscriptions = [] }
+            return .subscriptions(subscriptions)
         }
-        waiting.removeFirst(count)
-        return work
+        guard !waiting.isEmpty else { return nil }
+        let batch = Array(waiting.prefix(maxBatch))
+        waiting.removeFirst(batch.count)
+        waitingPublishes -= batch.count
+        waitingBytes -= batch.reduce(0) { $0 + $1.request.message.data.readableBytes }
+        return .publishes(batch)
     }
 }

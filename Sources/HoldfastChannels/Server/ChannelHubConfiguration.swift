@@ -9,6 +9,13 @@ public struct ChannelHubConfiguration: Sendable, Hashable {
     /// Publishes that may wait for the store at once; one more is refused with the retryable
     /// `store-unavailable`, which a client keeps in its outbox. Default 10,000.
     public var maxWaitingPublishes: Int
+    /// Payload bytes of publishes that may wait for the store at once; more is refused like
+    /// ``maxWaitingPublishes``. Default 64 MiB.
+    public var maxWaitingBytes: Int
+    /// Publishes of one connection that may wait for their acknowledgement; one more is refused
+    /// with the retryable `store-unavailable`, so that one connection cannot take the whole
+    /// queue. Default 1,000.
+    public var maxPublishesInFlightPerConnection: Int
     /// Publications read from the store per step of a replay; the next step waits until the
     /// subscriber's socket has taken the last. Default 500.
     public var replayPageSize: Int
@@ -21,10 +28,13 @@ public struct ChannelHubConfiguration: Sendable, Hashable {
 
     /// A configuration; every parameter defaults as documented on its property.
     public init(maxSubscriptionsPerConnection: Int = 100, maxBatch: Int = 256, maxWaitingPublishes: Int = 10_000,
+                maxWaitingBytes: Int = 64 << 20, maxPublishesInFlightPerConnection: Int = 1000,
                 replayPageSize: Int = 500, maxHeldDuringReplay: Int = 4 << 20, trimInterval: Duration = .seconds(1)) {
         self.maxSubscriptionsPerConnection = maxSubscriptionsPerConnection
         self.maxBatch = maxBatch
         self.maxWaitingPublishes = maxWaitingPublishes
+        self.maxWaitingBytes = maxWaitingBytes
+        self.maxPublishesInFlightPerConnection = maxPublishesInFlightPerConnection
         self.replayPageSize = replayPageSize
         self.maxHeldDuringReplay = maxHeldDuringReplay
         self.trimInterval = trimInterval
