@@ -115,6 +115,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("history-age"), help: "Seconds a channel message is kept for resuming subscribers (--mode channels).")
     var historyAge: Double = 3600
 
+    @Option(name: .customLong("history-bytes"),
+            help: "Payload bytes the in-memory history keeps over all channels; the oldest go first (--mode channels without --history-dir).")
+    var historyBytes = ChannelHistoryLimits().maxBytes
+
     @Option(name: .customLong("max-replay"), help: "Most messages one resuming subscription is sent from history (--mode channels).")
     var maxReplay = ChannelHistoryLimits().maxReplay
 
@@ -206,6 +210,7 @@ struct Serve: AsyncParsableCommand {
         guard historySize > 0 else { throw ValidationError("--history-size must be positive") }
         guard historyAge > 0 else { throw ValidationError("--history-age must be positive") }
         guard maxReplay > 0 else { throw ValidationError("--max-replay must be positive") }
+        guard historyBytes > 0 else { throw ValidationError("--history-bytes must be positive") }
         guard maxSubscriptions > 0 else { throw ValidationError("--max-subscriptions must be positive") }
         guard closeTimeout >= 0 else { throw ValidationError("--close-timeout must not be negative") }
         guard maxBacklog >= 0 else { throw ValidationError("--max-backlog must not be negative") }
@@ -332,7 +337,7 @@ struct Serve: AsyncParsableCommand {
     /// The hub of `--mode channels` over its store: SQLite in --history-dir, or memory.
     private func channelHub(logger: Logger) async throws -> ChannelHub {
         let limits = ChannelHistoryLimits(maxMessages: historySize, maxAge: .nanoseconds(Int64(historyAge * 1e9)),
-                                          maxReplay: maxReplay)
+                                          maxReplay: maxReplay, maxBytes: historyBytes)
         let store: any ChannelStore
         if let historyDirectory {
             do {
@@ -351,7 +356,9 @@ struct Serve: AsyncParsableCommand {
     /// Where the channel history lives, as the status page says it.
     private var historyDescription: String {
         let kept = "\(historySize) messages per channel for \(Self.seconds(historyAge))"
-        guard let historyDirectory else { return "in memory (lost on restart), " + kept }
+        guard let historyDirectory else {
+            return "in memory (lost on restart), " + kept + ", at most " + Self.size(historyBytes) + " in all"
+        }
         return "SQLite in a folder named " + Self.lastPathComponent(historyDirectory) + " (survives restarts), " + kept
     }
 

@@ -329,3 +329,30 @@ import Testing
         }
     }
 }
+
+@Suite struct InMemoryChannelStoreBytesTests {
+    @Test func theOldestPublicationsOfAnyChannelGoFirstPastTheByteLimit() async throws {
+        let store = InMemoryChannelStore(limits: .init(maxBytes: 1000))
+        let payload = [UInt8](repeating: 7, count: 100)
+        // 30 publications of 100 bytes, round-robin over three channels: 3,000 bytes offered.
+        for round in 0..<10 {
+            let channels: [ChannelName] = ["a", "b", "c"]
+            _ = try await store.append(channels.map { ChannelPublishRequest(channel: $0, id: "\($0)-\(round)", message: .binary(payload)) })
+        }
+        var kept = 0
+        for channel: ChannelName in ["a", "b", "c"] {
+            let state = try await store.state(of: channel)
+            #expect(state.position.offset == 10)
+            let publications = try await store.publications(of: channel, after: 0, limit: 100)
+            #expect(publications.first?.offset == state.oldestRetained)
+            #expect(publications.last?.offset == 10, "the newest is kept")
+            kept += publications.count
+        }
+        #expect(kept * 100 <= 1000)
+        #expect(kept * 100 >= 900 - 300, "evicted down to nine tenths, a round at a time")
+        // Ids outlive the history they named: a retry is still recognised.
+        let retry = try await store.append([ChannelPublishRequest(channel: "a", id: "a-0", message: .binary(payload))])
+        #expect(retry.first?.duplicate == true)
+        #expect(retry.first?.position.offset == 1)
+    }
+}

@@ -38,7 +38,7 @@ struct ChannelCommandTests {
             #expect(statistics["recoveriesFailed"] as? Int == 0)
             let page = try await server.get("/")
             #expect(page.body.contains("<h2>Channels</h2>"))
-            #expect(page.body.contains("History: in memory (lost on restart), 10000 messages per channel for 3600 s"))
+            #expect(page.body.contains("History: in memory (lost on restart), 10000 messages per channel for 3600 s, at most 256.0 MiB (268435456 bytes) in all"))
         }
     }
 

@@ -58,6 +58,10 @@ public struct ChannelHistoryLimits: Sendable, Hashable {
     /// How long a publish id is remembered, so a publish retried after a lost acknowledgement is
     /// stored once. Default five minutes.
     public var publishIDWindow: Duration
+    /// Payload bytes the in-memory store keeps over all channels; past them the oldest
+    /// publications go first (resuming subscribers then learn of the gap). The SQLite store
+    /// keeps its history on disk, bounded by count and age. Default 256 MiB.
+    public var maxBytes: Int
     /// Channels a store holds; a publish to one more is refused (`too-many-channels`). A channel
     /// stays counted once its history is trimmed away: the store keeps its last offset so that no
     /// offset is used twice in an epoch. Default 100,000.
@@ -65,7 +69,8 @@ public struct ChannelHistoryLimits: Sendable, Hashable {
 
     /// Limits; every parameter defaults as documented on its property.
     public init(maxMessages: Int = 10_000, maxAge: Duration = .seconds(3600), maxReplay: Int = 10_000,
-                publishIDWindow: Duration = .seconds(300), maxChannels: Int = 100_000) {
+                publishIDWindow: Duration = .seconds(300), maxBytes: Int = 256 << 20, maxChannels: Int = 100_000) {
+        self.maxBytes = maxBytes
         self.maxMessages = maxMessages
         self.maxAge = maxAge
         self.maxReplay = maxReplay
