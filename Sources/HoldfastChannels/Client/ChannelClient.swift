@@ -148,11 +148,7 @@ public final class ChannelClient: Sendable {
     }
 
     /// 16 random hexadecimal digits: a prefix no other client is likely to share.
-    public static func randomPublishIDPrefix() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let digits = String(generator.next() as UInt64, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
+    public static func randomPublishIDPrefix() -> String { randomIdentifier() }
 
     // MARK: - The application's API
 

@@ -17,12 +17,12 @@ public struct SubscriberStream: Sendable {
         case held
     }
 
-    private enum Phase: Sendable {
-        case replaying(held: [ChannelPublication], heldBytes: Int)
-        case live(lastSent: UInt64)
-    }
-
-    private var phase: Phase = .replaying(held: [], heldBytes: 0)
+    /// Publications waiting for the replay, in arrival order.
+    private var held: [ChannelPublication] = []
+    /// The last offset sent once the replay has finished; `nil` while it runs.
+    private var lastSent: UInt64?
+    /// Bytes of the publications waiting for the replay: payloads plus ``heldOverhead`` each.
+    public private(set) var heldBytes = 0
     /// Tells this subscription from an earlier or later one of the same connection to the same
     /// channel: the work of one that ended (its replay) must not reach the next.
     public let id: UInt64
@@ -36,45 +36,34 @@ public struct SubscriberStream: Sendable {
         self.id = id
     }
 
-    /// Bytes of the publications waiting for the replay: payloads plus ``heldOverhead`` each.
-    public var heldBytes: Int {
-        if case .replaying(_, let bytes) = phase { return bytes }
-        return 0
-    }
-
     /// Whether the replay has finished and publications go out as they come.
-    public var isLive: Bool {
-        if case .live = phase { return true }
-        return false
-    }
+    public var isLive: Bool { lastSent != nil }
 
     /// Decides what happens to a live `publication`.
     public mutating func live(_ publication: ChannelPublication) -> LiveDecision {
-        switch phase {
-        case .live(let lastSent):
-            guard publication.offset > lastSent else { return .skip }
-            phase = .live(lastSent: publication.offset)
-            return .send
-        case .replaying(var held, let heldBytes):
-            // Released first, so that the array is appended to in place rather than copied.
-            phase = .live(lastSent: 0)
+        guard let last = lastSent else {
             held.append(publication)
-            phase = .replaying(held: held, heldBytes: heldBytes + Self.heldOverhead + publication.message.data.readableBytes)
+            heldBytes += Self.heldOverhead + publication.message.data.readableBytes
             return .held
         }
+        guard publication.offset > last else { return .skip }
+        lastSent = publication.offset
+        return .send
     }
 
     /// The replay sent everything up to `lastReplayed`: returns the held publications that come
     /// after it, in offset order, to send now; from here on publications go out as they come.
     public mutating func replayFinished(through lastReplayed: UInt64) -> [ChannelPublication] {
-        guard case .replaying(let held, _) = phase else { return [] }
-        var lastSent = lastReplayed
+        guard lastSent == nil else { return [] }
+        var last = lastReplayed
         var toSend: [ChannelPublication] = []
-        for publication in held.sorted(by: { $0.offset < $1.offset }) where publication.offset > lastSent {
+        for publication in held.sorted(by: { $0.offset < $1.offset }) where publication.offset > last {
             toSend.append(publication)
-            lastSent = publication.offset
+            last = publication.offset
         }
-        phase = .live(lastSent: lastSent)
+        lastSent = last
+        held = []
+        heldBytes = 0
         return toSend
     }
 }

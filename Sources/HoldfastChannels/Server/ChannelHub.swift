@@ -159,12 +159,12 @@ public final class ChannelHub: Service, Sendable {
     /// subscriber gets them in order on its loop.
     private func deliver(_ publications: [ChannelPublication]) {
         guard !publications.isEmpty else { return }
-        let channels = Set(publications.map(\.channel))
-        let audience = subscribers.withLockedValue { subscribers in channels.map { ($0, subscribers[$0] ?? [:]) } }
+        // Each publication encoded once, for every subscriber of its channel.
         var byChannel: [ChannelName: [(ChannelPublication, WebSocketMessage)]] = [:]
-        for publication in publications where audience.contains(where: { $0.0 == publication.channel && !$0.1.isEmpty }) {
+        for publication in publications {
             byChannel[publication.channel, default: []].append((publication, ChannelsServerMessage.publication(publication).encoded))
         }
+        let audience = subscribers.withLockedValue { subscribers in byChannel.keys.map { ($0, subscribers[$0] ?? [:]) } }
         var byLoop: [ObjectIdentifier: (any EventLoop, [(SessionHandle, [(ChannelPublication, WebSocketMessage)])])] = [:]
         for (channel, handles) in audience {
             guard let items = byChannel[channel] else { continue }

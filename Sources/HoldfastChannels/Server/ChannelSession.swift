@@ -44,7 +44,7 @@ final class ChannelSession {
     /// Sends `message` unless the connection is closing; a refusal means it is.
     func reply(_ message: ChannelsServerMessage) {
         guard !isClosed else { return }
-        do { try send(message.encoded) } catch { isClosed = true }
+        sendLive(message.encoded)
     }
 
     /// Sends an encoded publication live, under the connection's outbound budget.

@@ -116,10 +116,10 @@ public protocol ChannelStore: Sendable {
     func close() async throws
 }
 
-/// A new epoch: 16 random hexadecimal digits.
-func makeEpoch() -> String {
+/// 16 random hexadecimal digits: a new epoch, or a client's publish-id prefix, that no other is
+/// likely to share.
+func randomIdentifier() -> String {
     var generator = SystemRandomNumberGenerator()
-    let value = generator.next() as UInt64
-    let digits = String(value, radix: 16)
+    let digits = String(generator.next() as UInt64, radix: 16)
     return String(repeating: "0", count: 16 - digits.count) + digits
 }

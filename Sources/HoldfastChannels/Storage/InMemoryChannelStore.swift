@@ -59,7 +59,7 @@ public final class InMemoryChannelStore: ChannelStore {
     ///   - now: the wall clock ages are measured on; tests pass one they control.
     public init(limits: ChannelHistoryLimits = .init(), now: @escaping @Sendable () -> Date = Date.init) {
         self.limits = limits
-        self.epoch = makeEpoch()
+        self.epoch = randomIdentifier()
         self.now = now
     }
 

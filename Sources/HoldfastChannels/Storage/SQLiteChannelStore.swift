@@ -380,7 +380,7 @@ public final class SQLiteChannelStore: ChannelStore {
                     try await connection.execute("DROP TABLE \(table.name)")
                 }
                 for statement in tables.map(\.definition) + indexes { try await connection.execute(statement) }
-                let fresh = makeEpoch()
+                let fresh = randomIdentifier()
                 try await connection.execute("INSERT INTO meta (schema_version, epoch) VALUES (?, ?)",
                                            [.integer(SQLiteInt64(schemaVersion)), .text(fresh)])
                 try await connection.execute("COMMIT")
