@@ -1,6 +1,7 @@
 import Holdfast
 import HoldfastTestSupport
 import NIOCore
+import NIOPosix
 import ServiceLifecycleTestKit
 import Testing
 
@@ -204,37 +205,56 @@ struct ShutdownTests {
         let (closed, closedSink) = AsyncStream.makeStream(of: (CloseOutcome, ContinuousClock.Instant).self)
         var configuration = Self.configuration(spread: .seconds(1))
         configuration.port = 0
+        // The server and its clients on event loops of their own: on the shared ones, the work of
+        // every test running in parallel delays the spread's timers and the clients' answers
+        // alike, and the closes bunch for reasons that are not the server's.
+        configuration.threads = 1
+        let clientLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = WebSocketServer(configuration: configuration, logger: silentLogger,
                                      eventLoopHandler: ClosingTimes(opened: openedSink, closed: closedSink))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            defer { group.cancelAll() }
-            group.addTask { try await server.run() }
-            let port = try #require(try await withTimeout("the server to listen") { try await server.listeningAddress }.port)
-            for index in 0..<count {
-                group.addTask { _ = try await Self.client(port: port, path: "/client/\(index)") }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                defer { group.cancelAll() }
+                group.addTask { try await server.run() }
+                let port = try #require(try await withTimeout("the server to listen") { try await server.listeningAddress }.port)
+                for index in 0..<count {
+                    group.addTask {
+                        try await WebSocketClient.connect(to: "ws://127.0.0.1:\(port)/client/\(index)",
+                                                          configuration: .init(webSocket: testWebSocketConfiguration(),
+                                                                               connectTimeout: .seconds(60)),
+                                                          eventLoopGroup: clientLoops, logger: silentLogger) { ws in
+                            try await ws.send(text: "hello")
+                            for await _ in ws.messages {}
+                        }
+                    }
+                }
+                _ = try await collect(count, of: opened, "every client connected")
+                let report = try await withTimeout("the shutdown") { await server.shutdown() }
+                #expect(report == ShutdownReport(closedCleanly: count, cut: 0))
+
+                let results = try await collect(count, of: closed, "every connection's end")
+                let outcomes = results.map(\.0)
+                #expect(outcomes.allSatisfy { $0.sent?.code == .goingAway && $0.wasClean })
+                #expect(outcomes.allSatisfy { $0.sent?.reason.hasPrefix("server shutting down") == true })
+                let hints = Set(outcomes.map { $0.sent?.retryHint })
+                #expect(hints == [window], "every reason carries `retry in 1000 ms`")
+
+                let times = results.map(\.1).sorted()
+                let span = times.first!.duration(to: times.last!)
+                #expect(span >= window / 2, "the closes came within \(span)")
+                #expect(span < window * 3, "the closes came within \(span)")
+                // Spread, not bunched: no tenth of the window sees half of the closes.
+                let busiest = times.indices.map { start in
+                    times[start...].prefix { times[start].duration(to: $0) < window / 10 }.count
+                }.max()!
+                #expect(busiest < count / 2, "\(busiest) closes within \(window / 10)")
+                try await group.waitForAll()
             }
-            _ = try await collect(count, of: opened, "every client connected")
-            let report = try await withTimeout("the shutdown") { await server.shutdown() }
-            #expect(report == ShutdownReport(closedCleanly: count, cut: 0))
-
-            let results = try await collect(count, of: closed, "every connection's end")
-            let outcomes = results.map(\.0)
-            #expect(outcomes.allSatisfy { $0.sent?.code == .goingAway && $0.wasClean })
-            #expect(outcomes.allSatisfy { $0.sent?.reason.hasPrefix("server shutting down") == true })
-            let hints = Set(outcomes.map { $0.sent?.retryHint })
-            #expect(hints == [window], "every reason carries `retry in 1000 ms`")
-
-            let times = results.map(\.1).sorted()
-            let span = times.first!.duration(to: times.last!)
-            #expect(span >= window / 2, "the closes came within \(span)")
-            #expect(span < window * 3, "the closes came within \(span)")
-            // Spread, not bunched: no tenth of the window sees half of the closes.
-            let busiest = times.indices.map { start in
-                times[start...].prefix { times[start].duration(to: $0) < window / 10 }.count
-            }.max()!
-            #expect(busiest < count / 2, "\(busiest) closes within \(window / 10)")
-            try await group.waitForAll()
+        } catch {
+            try? await clientLoops.shutdownGracefully()
+            throw error
         }
+        try await clientLoops.shutdownGracefully()
     }
 
     @Test("a service-lifecycle graceful shutdown sends 1001 and run() returns once drained")
