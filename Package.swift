@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "HoldfastCloseCodes", targets: ["HoldfastCloseCodes"]),
         .library(name: "HoldfastTransfer", targets: ["HoldfastTransfer"]),
         .library(name: "HoldfastChannels", targets: ["HoldfastChannels"]),
+        .library(name: "HoldfastPostgres", targets: ["HoldfastPostgres"]),
         .executable(name: "holdfast", targets: ["HoldfastCLI"]),
     ],
     dependencies: [
@@ -29,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // The embedded on-disk channel store (SQLite, built from the package's own copy).
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        // The cluster's shared store (channels and transfers on PostgreSQL).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // `swift package generate-documentation`: the DocC catalogs, built by CI without warnings.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -116,6 +119,26 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // Several nodes, one stream: the channel store and the transfer storage on PostgreSQL,
+        // apart so that a user of one node never builds a PostgreSQL driver.
+        .target(
+            name: "HoldfastPostgres",
+            dependencies: [
+                "Holdfast",
+                "HoldfastCore",
+                "HoldfastChannels",
+                "HoldfastTransfer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "HoldfastCLI",
             dependencies: [
@@ -123,6 +146,7 @@ let package = Package(
                 "HoldfastCloseCodes",
                 "HoldfastTransfer",
                 "HoldfastChannels",
+                "HoldfastPostgres",
                 // ByteBuffer for binary messages (the chat room, the probe, the status page).
                 .product(name: "NIOCore", package: "swift-nio"),
                 // Registries shared across event loops (the chat room, the status page's viewers).
@@ -191,6 +215,7 @@ let package = Package(
                 "HoldfastCloseCodes",
                 "HoldfastTransfer",
                 "HoldfastChannels",
+                "HoldfastPostgres",
                 "HoldfastTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
