@@ -100,6 +100,7 @@ enum HTML {
         .live::before { content: "●"; margin-right: .35rem; color: var(--warn); }
         .live.on::before { color: var(--good); }
         .muted { color: var(--muted); }
+        .warning { color: var(--warn); font-weight: 600; }
         footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
 
         """

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Holdfast
 import HoldfastChannels
+import HoldfastPostgres
 import HoldfastTransfer
 import Logging
 import ServiceLifecycle
@@ -26,8 +27,10 @@ struct Serve: AsyncParsableCommand {
             what it missed from the history (--history-size messages per channel, for \
             --history-age seconds), or is told it could not be filled. The history is kept in \
             memory (lost on restart: clients learn it from the new epoch) or, with --history-dir, \
-            in an SQLite database there that survives restarts and crashes. Plain clients share a \
-            chat room. Prints \
+            in an SQLite database there that survives restarts and crashes, or, with --store, in \
+            PostgreSQL, shared by every node started with the same --store: behind a load \
+            balancer, a subscriber that a restart sends to another node resumes there without \
+            loss (see docs/cluster.md). Plain clients share a chat room. Prints \
             `listening on ws://HOST:PORT` once connections are accepted. On SIGTERM or SIGINT \
             (Ctrl-C) it shuts down gracefully: it stops accepting, sends 1001 Going Away to every \
             client, waits up to --drain-timeout for their close handshakes, reports how many \
@@ -60,6 +63,7 @@ struct Serve: AsyncParsableCommand {
               holdfast serve --mode files --files-dir inbox    # for 'holdfast send'
               holdfast serve --mode channels                   # history in memory
               holdfast serve --mode channels --history-dir state --history-size 100000
+              holdfast serve --mode channels --store postgres://holdfast@127.0.0.1:5432/holdfast
               holdfast serve --host :: --port 9001 --max-message-size 16777216
               holdfast serve --stream --max-frame-size 1048576 \\
                 --max-message-size 1073741824
@@ -108,6 +112,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("history-dir"),
             help: "Keep channel history in an SQLite database in this folder, so a restart loses nothing (--mode channels; default: in memory).")
     var historyDirectory: String?
+
+    @Option(name: .customLong("store"), help: ArgumentHelp(
+        "A PostgreSQL database shared by a cluster's nodes: channel history there (--mode channels), so clients that reconnect to another node lose nothing.",
+        valueName: "postgres://USER@HOST:PORT/DB"))
+    var store: String?
 
     @Option(name: .customLong("history-size"), help: "Messages kept per channel for resuming subscribers (--mode channels).")
     var historySize = ChannelHistoryLimits().maxMessages
@@ -207,6 +216,11 @@ struct Serve: AsyncParsableCommand {
         if overwrite, mode != .files { throw Terminal.fail("--overwrite is for --mode files") }
         guard filesIdleTimeout > 0 else { throw ValidationError("--files-idle-timeout must be positive") }
         if mode != .channels, historyDirectory != nil { throw Terminal.fail("--history-dir is for --mode channels") }
+        if let store {
+            guard mode == .channels else { throw Terminal.fail("--store is for --mode channels") }
+            guard historyDirectory == nil else { throw Terminal.fail("--store and --history-dir name two places for the history; choose one") }
+            do { _ = try PostgresLocation(url: store) } catch { throw Terminal.fail("--store: \(error)") }
+        }
         guard historySize > 0 else { throw ValidationError("--history-size must be positive") }
         guard historyAge > 0 else { throw ValidationError("--history-age must be positive") }
         guard maxReplay > 0 else { throw ValidationError("--max-replay must be positive") }
@@ -334,12 +348,19 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// The hub of `--mode channels` over its store: SQLite in --history-dir, or memory.
+    /// The hub of `--mode channels` over its store: PostgreSQL at --store, SQLite in
+    /// --history-dir, or memory.
     private func channelHub(logger: Logger) async throws -> ChannelHub {
         let limits = ChannelHistoryLimits(maxMessages: historySize, maxAge: .nanoseconds(Int64(historyAge * 1e9)),
                                           maxReplay: maxReplay, maxBytes: historyBytes)
         let store: any ChannelStore
-        if let historyDirectory {
+        if let url = self.store {
+            do {
+                store = try await PostgresChannelStore.open(try PostgresLocation(url: url), limits: limits, logger: logger)
+            } catch {
+                throw Terminal.fail("cannot use --store: \(error)")
+            }
+        } else if let historyDirectory {
             do {
                 store = try await SQLiteChannelStore.open(directory: URL(fileURLWithPath: historyDirectory), limits: limits,
                                                          logger: logger)
@@ -356,6 +377,9 @@ struct Serve: AsyncParsableCommand {
     /// Where the channel history lives, as the status page says it.
     private var historyDescription: String {
         let kept = "\(historySize) messages per channel for \(Self.seconds(historyAge))"
+        if let url = store, let location = try? PostgresLocation(url: url) {
+            return "PostgreSQL at \(location) (shared by the nodes on it), " + kept
+        }
         guard let historyDirectory else {
             return "in memory (lost on restart), " + kept + ", at most " + Self.size(historyBytes) + " in all"
         }

@@ -69,7 +69,11 @@ enum StatusPage {
                        + "(recovered: false)"))
             </div>
             <p class="muted">History: \(HTML.escape(channels.store)) · <span id="slowSubscribers">\(figures.slowSubscribersClosed)</span> \
-            subscribers closed while catching up (1013)</p>
+            subscribers closed while catching up (1013) · <span id="storedElsewhere">\(figures.storedElsewhere)</span> \
+            publications from other nodes</p>
+            <p class="warning" id="storeUnavailable"\(figures.storeUnavailable == nil ? " hidden" : "")>\
+            Store out of reach — publishes are refused (clients retry) until it is back: \
+            <span id="storeProblem">\(HTML.escape(figures.storeUnavailable ?? ""))</span></p>
 
             """
     }
@@ -176,6 +180,9 @@ enum StatusPage {
               $("recoveries").textContent = f.recoveries;
               $("recoveriesFailed").textContent = f.recoveriesFailed;
               $("slowSubscribers").textContent = f.slowSubscribersClosed;
+              $("storedElsewhere").textContent = f.storedElsewhere;
+              $("storeUnavailable").hidden = !f.storeUnavailable;
+              $("storeProblem").textContent = f.storeUnavailable || "";
             }
           }
           function connect() {

@@ -25,6 +25,12 @@ import ServiceLifecycle
 ///
 /// On graceful shutdown the hub stores and delivers what waits, refuses later publishes with the
 /// retryable `shutting-down`, and returns; the server's 1001 then follows what was delivered.
+///
+/// Over a ``SharedChannelStore`` (several nodes on one database) the hub also follows what other
+/// nodes store: for each channel its subscribers follow, it keeps the last offset it handed
+/// them, and when the store's notices or polls show the channel further on, or a local publish
+/// lands beyond it, it reads the publications in between from the store and hands them out first
+/// — in the writer's sequence, so every subscriber still sees its channel in offset order.
 public final class ChannelHub: Service, Sendable {
     /// Where the streams live.
     public let store: any ChannelStore
@@ -35,11 +41,16 @@ public final class ChannelHub: Service, Sendable {
     private let subscribers = NIOLockedValueBox<[ChannelName: [ObjectIdentifier: SessionHandle]]>([:])
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: SessionHandle]>([:])
     private let counters = NIOLockedValueBox(ChannelHubStatistics())
+    /// Over a shared store: the last offset handed to this hub's subscribers, per channel they
+    /// follow. Read and written by the writer's sequence only.
+    private let following = NIOLockedValueBox<[ChannelName: UInt64]>([:])
+    private let sharedStore: (any SharedChannelStore)?
 
     /// A hub over `store`.
     public init(store: any ChannelStore, configuration: ChannelHubConfiguration = .init(),
                 logger: Logger = Logger(label: "holdfast.channels")) {
         self.store = store
+        self.sharedStore = store as? any SharedChannelStore
         self.configuration = configuration
         self.logger = logger
     }
@@ -51,6 +62,7 @@ public final class ChannelHub: Service, Sendable {
             statistics.channels = subscribers.count
             statistics.subscriptions = subscribers.values.reduce(0) { $0 + $1.count }
         }
+        if case .unavailable(let reason) = store.health { statistics.storeUnavailable = reason }
         return statistics
     }
 
@@ -63,10 +75,17 @@ public final class ChannelHub: Service, Sendable {
             await withTaskCancellationHandler {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { [self] in await trimPeriodically() }
+                    if let sharedStore {
+                        group.addTask { [self] in
+                            for await notice in sharedStore.appendNotices() { noteStored(notice) }
+                        }
+                        group.addTask { [self] in await pollPeriodically(sharedStore) }
+                    }
                     while let work = await nextWork() {
                         switch work {
                         case .publishes(let batch): await store(batch)
                         case .subscriptions(let starts): await startSubscriptions(starts)
+                        case .storedElsewhere(let lastOffsets): await catchUp(with: lastOffsets)
                         }
                     }
                     group.cancelAll()
@@ -86,6 +105,32 @@ public final class ChannelHub: Service, Sendable {
                 logger.warning("trimming channel history failed", metadata: ["error": "\(error)"])
             }
         }
+    }
+
+    /// Asks the shared store where the followed channels stand, in case a notice was lost.
+    private func pollPeriodically(_ sharedStore: any SharedChannelStore) async {
+        while !Task.isCancelled {
+            guard (try? await Task.sleep(for: sharedStore.pollInterval)) != nil else { return }
+            let followed = following.withLockedValue { Array($0.keys) }
+            guard !followed.isEmpty else { continue }
+            do { noteStored(try await sharedStore.lastOffsets(of: followed)) } catch {
+                logger.debug("polling the shared store failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Queues what a shared store reported for the writer, if it is news to this hub.
+    private func noteStored(_ lastOffsets: [ChannelName: UInt64]) {
+        let news = following.withLockedValue { following in
+            lastOffsets.filter { channel, offset in following[channel].map { offset > $0 } ?? false }
+        }
+        guard !news.isEmpty else { return }
+        let wakeUp = queue.withLockedValue { queue -> CheckedContinuation<Void, Never>? in
+            queue.noteStored(news)
+            defer { queue.wakeUp = nil }
+            return queue.wakeUp
+        }
+        wakeUp?.resume()
     }
 
     /// Stops taking publishes: what waits is still stored, then ``run()`` returns.
@@ -151,8 +196,89 @@ public final class ChannelHub: Service, Sendable {
             $0.published += publications.count
             $0.duplicates += batch.count - publications.count
         }
-        deliver(publications)
+        if sharedStore == nil {
+            deliver(publications)
+        } else {
+            await deliverAfterOthers(publications)
+        }
         for (publish, receipt) in zip(batch, receipts) { publish.answer(.success(receipt)) }
+    }
+
+    // MARK: - Following a shared store
+
+    /// Hands out this node's new publications over a shared store: where a channel's offsets
+    /// jump past the last one handed out, other nodes stored the ones between, and those go first.
+    /// If they cannot be read now, the channel's new publications wait too (they are stored);
+    /// the next poll hands them all out in order.
+    private func deliverAfterOthers(_ publications: [ChannelPublication]) async {
+        var ready: [ChannelPublication] = []
+        var byChannel: [ChannelName: [ChannelPublication]] = [:]
+        for publication in publications { byChannel[publication.channel, default: []].append(publication) }
+        for (channel, mine) in byChannel {
+            guard let first = mine.first, let last = mine.last else { continue }
+            guard let handedOut = following.withLockedValue({ $0[channel] }) else {
+                // No subscriber here follows the channel.
+                continue
+            }
+            if first.offset > handedOut + 1 {
+                guard await deliverFromStore(channel, after: handedOut, through: first.offset - 1) else { continue }
+            }
+            ready += mine
+            following.withLockedValue { $0[channel] = max($0[channel] ?? 0, last.offset) }
+        }
+        deliver(ready)
+    }
+
+    /// Hands this hub's subscribers what other nodes stored up to `lastOffsets`.
+    private func catchUp(with lastOffsets: [ChannelName: UInt64]) async {
+        for (channel, last) in lastOffsets {
+            guard let handedOut = following.withLockedValue({ $0[channel] }), last > handedOut else { continue }
+            guard subscribers.withLockedValue({ $0[channel] != nil }) else {
+                following.withLockedValue { _ = $0.removeValue(forKey: channel) }
+                continue
+            }
+            _ = await deliverFromStore(channel, after: handedOut, through: last)
+        }
+    }
+
+    /// Reads `channel`'s publications after `after` through `last` from the store, a page at a
+    /// time, and hands them out. Returns whether all were handed out; a read that fails leaves
+    /// the rest for the next poll. Publications the history no longer holds close the channel's
+    /// subscribers here with 1013: they resume from their offsets and learn of the gap — never
+    /// a silent hole.
+    private func deliverFromStore(_ channel: ChannelName, after: UInt64, through last: UInt64) async -> Bool {
+        var handedOut = after
+        while handedOut < last {
+            let page: [ChannelPublication]
+            do {
+                page = try await store.publications(of: channel, after: handedOut,
+                                                    limit: min(configuration.replayPageSize, Int(last - handedOut)))
+            } catch {
+                logger.debug("reading what other nodes stored failed; the next poll tries again",
+                             metadata: ["channel": "\(channel)", "error": "\(error)"])
+                return false
+            }
+            guard let first = page.first, first.offset == handedOut + 1, let end = page.last else {
+                closeSubscribers(of: channel,
+                                 reason: "publications after offset \(handedOut) left the history before they could be sent")
+                following.withLockedValue { $0[channel] = last }
+                return true
+            }
+            deliver(page)
+            counters.withLockedValue { $0.storedElsewhere += page.count }
+            handedOut = end.offset
+            following.withLockedValue { $0[channel] = handedOut }
+        }
+        return true
+    }
+
+    /// Closes every subscriber of `channel` on this hub with 1013 and `reason`.
+    private func closeSubscribers(of channel: ChannelName, reason: String) {
+        let handles = subscribers.withLockedValue { Array(($0[channel] ?? [:]).values) }
+        counters.withLockedValue { $0.subscribersBehindHistory += handles.count }
+        for handle in handles {
+            handle.eventLoop.execute { handle.session.value.close(code: .tryAgainLater, reason: reason) }
+        }
     }
 
     /// Hands `publications` to their channels' subscribers: one task per event loop, so each
@@ -343,7 +469,18 @@ public final class ChannelHub: Service, Sendable {
             switch RecoveryPlan.plan(channel: start.channel, since: start.since, stream: state.position,
                                      oldestRetained: state.oldestRetained, maxReplay: store.limits.maxReplay) {
             case .success(let plan):
-                subscribers.withLockedValue { $0[start.channel, default: [:]][start.handle.id] = start.handle }
+                let followedHere = subscribers.withLockedValue { subscribers -> Bool in
+                    defer { subscribers[start.channel, default: [:]][start.handle.id] = start.handle }
+                    return subscribers[start.channel] != nil
+                }
+                if sharedStore != nil {
+                    // Where a channel no subscriber here followed starts being handed out: its
+                    // stream as it stands now. One already followed keeps its place; what lies
+                    // between is handed out and skipped by this subscription as replayed.
+                    following.withLockedValue { following in
+                        if !followedHere || following[start.channel] == nil { following[start.channel] = state.position.offset }
+                    }
+                }
                 Task { await replay(plan, of: start) }
             case .failure(let refusal):
                 await endSubscription(start, answer: refusal)

@@ -61,6 +61,14 @@ public struct ChannelHubStatistics: Sendable, Hashable, Codable {
     public var replayed = 0
     /// Subscribers closed because live publications piled up behind their replay.
     public var slowSubscribersClosed = 0
+    /// Publications other nodes stored that this hub read from a shared store and handed to its
+    /// subscribers.
+    public var storedElsewhere = 0
+    /// Subscribers closed (1013) because other nodes' publications were trimmed from the shared
+    /// history before this hub could read them; they resume and learn of the gap.
+    public var subscribersBehindHistory = 0
+    /// Why the store cannot be reached now; `nil` while it can.
+    public var storeUnavailable: String?
 
     /// Nothing yet.
     public init() {}

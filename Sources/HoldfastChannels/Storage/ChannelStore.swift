@@ -103,6 +103,9 @@ public enum ChannelStoreError: Error, Sendable, Hashable, CustomStringConvertibl
 public protocol ChannelStore: Sendable {
     /// The limits the store keeps to.
     var limits: ChannelHistoryLimits { get }
+    /// Whether the store can be reached now, as its last attempt found (for status pages and
+    /// metrics); a store in this process always can.
+    var health: ChannelStoreHealth { get }
     /// Appends `requests` in order and returns a receipt for each, in the same order.
     /// - Throws: ``ChannelStoreError`` for the whole batch: nothing of it is stored.
     func append(_ requests: [ChannelPublishRequest]) async throws -> [ChannelPublishReceipt]

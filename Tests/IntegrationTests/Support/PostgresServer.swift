@@ -76,6 +76,16 @@ final class PostgresServer: Sendable {
         try await launch()
     }
 
+    /// Stops the server (fast shutdown), keeping its data for ``startAfterRestart()``.
+    func stopForRestart() async {
+        await stopProcess()
+    }
+
+    /// Starts the server again after ``stopForRestart()``, on the same port with the same data.
+    func startAfterRestart() async throws {
+        try await launch()
+    }
+
     /// Stops the server and removes its folder.
     func stop() async {
         await stopProcess()

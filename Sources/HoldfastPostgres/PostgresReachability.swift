@@ -1,0 +1,134 @@
+import HoldfastChannels
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// Whether PostgreSQL can be reached, decided from what operations see: a connection that
+/// failed marks it unreachable, and from then on operations fail at once (a publish gets the
+/// retryable `store-unavailable` in milliseconds, not after a connect timeout) while one probe
+/// tries again with full-jitter backoff, 50 ms doubling to 5 s, until a query succeeds.
+final class PostgresReachability: Sendable {
+    private struct State {
+        var problem: String?
+        var probing = false
+        var closed = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let logger: Logger
+    /// Runs the probe's query; the store passes one on its pool.
+    private let probe: @Sendable () async throws -> Void
+
+    init(logger: Logger, probe: @escaping @Sendable () async throws -> Void) {
+        self.logger = logger
+        self.probe = probe
+    }
+
+    /// What failed, while PostgreSQL cannot be reached; `nil` when it can.
+    var problem: String? { state.withLockedValue { $0.problem } }
+
+    /// Throws ``ChannelStoreError/unavailable(_:)`` at once while PostgreSQL cannot be reached.
+    func check() throws(ChannelStoreError) {
+        if let problem { throw .unavailable(problem) }
+    }
+
+    /// Records `error` from an operation: a failed connection (or a server going down) makes the
+    /// store unreachable and starts the probe; an error of the statement itself does not.
+    /// Returns the error to throw.
+    func failed(_ error: any Error, doing what: String) -> ChannelStoreError {
+        if let storeError = error as? ChannelStoreError { return storeError }
+        let reason = "PostgreSQL: cannot \(what): \(Self.describe(error))"
+        guard Self.isConnectionFailure(error) else { return .unavailable(reason) }
+        let startProbe = state.withLockedValue { state -> Bool in
+            if state.problem == nil { state.problem = reason }
+            defer { state.probing = true }
+            return !state.probing && !state.closed
+        }
+        if startProbe {
+            logger.warning("PostgreSQL is out of reach; publishes are refused (retryable) until it is back",
+                           metadata: ["error": "\(reason)"])
+            Task { await probeUntilReached() }
+        }
+        return .unavailable(reason)
+    }
+
+    /// Stops probing.
+    func close() {
+        state.withLockedValue { $0.closed = true }
+    }
+
+    private func probeUntilReached() async {
+        var attempt = 0
+        while !state.withLockedValue({ $0.closed }) {
+            await sleepBeforeRetry(attempt)
+            attempt += 1
+            do {
+                try await probe()
+                state.withLockedValue {
+                    $0.problem = nil
+                    $0.probing = false
+                }
+                logger.notice("PostgreSQL is reachable again", metadata: ["attempts": "\(attempt)"])
+                return
+            } catch {
+                state.withLockedValue { $0.problem = "PostgreSQL: out of reach: \(Self.describe(error))" }
+            }
+        }
+    }
+
+    /// Whether `error` means the connection (or the server) failed, rather than the statement.
+    static func isConnectionFailure(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return true }
+        guard error.code == .server else { return true }
+        // SQLSTATE classes 08 (connection exception) and 57 (operator intervention: the server
+        // shutting down or starting), and 53 (insufficient resources: too many connections).
+        let state = error.serverInfo?[.sqlState] ?? ""
+        return state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("53")
+    }
+
+    /// The server's message for a server error, the error itself otherwise.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let message = error.serverInfo?[.message] {
+            return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+        }
+        return "\(error.code)"
+    }
+}
+
+/// Waits before another attempt to reach PostgreSQL: full jitter, up to 50 ms doubling per
+/// failed attempt to 5 s, at least 50 ms.
+func sleepBeforeRetry(_ attempt: Int) async {
+    let ceiling = min(5.0, 0.05 * Double(1 << min(attempt, 10)))
+    try? await Task.sleep(for: .milliseconds(Int(Double.random(in: 0.05...max(0.05, ceiling)) * 1000)))
+}
+
+/// Runs `operation`, but gives up after `limit`: the caller gets ``TimedOut`` and the operation
+/// is cancelled (a connection it waits for is no longer asked for; a transaction that checks
+/// for cancellation rolls back) and finishes on its own.
+func withTimeLimit<Result: Sendable>(_ limit: Duration,
+                                     _ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
+    let waiter = NIOLockedValueBox<CheckedContinuation<Result, any Error>?>(nil)
+    return try await withCheckedThrowingContinuation { continuation in
+        waiter.withLockedValue { $0 = continuation }
+        let work = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        let timer = Task {
+            guard (try? await Task.sleep(for: limit)) != nil,
+                  let continuation = waiter.withLockedValue({ $0.take() }) else { return }
+            work.withLockedValue { $0 }?.cancel()
+            continuation.resume(throwing: TimedOut(limit: limit))
+        }
+        work.withLockedValue { $0 = Task {
+            let result: Swift.Result<Result, any Error>
+            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            timer.cancel()
+            waiter.withLockedValue { $0.take() }?.resume(with: result)
+        } }
+    }
+}
+
+/// An operation on PostgreSQL took longer than its limit.
+struct TimedOut: Error, CustomStringConvertible {
+    let limit: Duration
+    var description: String { "no answer within \(limit)" }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Holdfast
+import HoldfastChannels
+import HoldfastPostgres
+import NIOCore
+import Testing
+
+/// Channel hubs of two nodes on one PostgreSQL: what one node stores reaches the other node's
+/// subscribers, in offset order, once — by notice, or by polling when notices are lost.
+@Suite("Channels across nodes on PostgreSQL", .timeLimit(.minutes(3)))
+struct PostgresClusterHubTests {
+    /// A store that passes everything on but its notices: only polling tells its hub of other
+    /// nodes' publications.
+    struct DeafStore: SharedChannelStore {
+        let base: PostgresChannelStore
+        var limits: ChannelHistoryLimits { base.limits }
+        var pollInterval: Duration { base.pollInterval }
+        func append(_ requests: [ChannelPublishRequest]) async throws -> [ChannelPublishReceipt] { try await base.append(requests) }
+        func state(of channel: ChannelName) async throws -> ChannelStreamState { try await base.state(of: channel) }
+        func publications(of channel: ChannelName, after offset: UInt64, limit: Int) async throws -> [ChannelPublication] {
+            try await base.publications(of: channel, after: offset, limit: limit)
+        }
+        func trim() async throws { try await base.trim() }
+        func close() async throws { try await base.close() }
+        func appendNotices() -> AsyncStream<[ChannelName: UInt64]> { AsyncStream { _ in } }
+        func lastOffsets(of channels: [ChannelName]) async throws -> [ChannelName: UInt64] { try await base.lastOffsets(of: channels) }
+    }
+
+    /// Reads publications from `peer` until it holds `count`, skipping acks; fails on anything else.
+    static func publications(_ count: Int, from peer: inout ChannelsPeer) async throws -> [ChannelPublication] {
+        var received: [ChannelPublication] = []
+        while received.count < count {
+            switch try await peer.next() {
+            case .publication(let publication): received.append(publication)
+            case .ack: continue
+            case let other: Issue.record("unexpected \(other)"); return received
+            }
+        }
+        return received
+    }
+
+    static func twoNodes(deaf: Bool = false, _ body: @escaping @Sendable (_ first: Int, _ second: Int, _ epoch: String) async throws -> Void)
+        async throws
+    {
+        try await PostgresServer.with { server in
+            let location = try PostgresLocation(url: server.url)
+            let first = try await PostgresChannelStore.open(location, pollInterval: .milliseconds(300), logger: silentLogger)
+            let second = try await PostgresChannelStore.open(location, pollInterval: .milliseconds(300), logger: silentLogger)
+            let secondStore: any ChannelStore = deaf ? DeafStore(base: second) : second
+            try await withChannelServer(store: first) { _, firstPort in
+                try await withChannelServer(store: secondStore) { _, secondPort in
+                    try await body(firstPort, secondPort, first.epoch)
+                }
+            }
+            try await first.close()
+            try await second.close()
+        }
+    }
+
+    @Test("what is published on one node reaches the other node's subscriber in order, once", arguments: [false, true])
+    func publishedElsewhereDelivered(deaf: Bool) async throws {
+        try await Self.twoNodes(deaf: deaf) { firstPort, secondPort, epoch in
+            try await withChannelsPeer(port: secondPort) { subscriber in
+                try await subscriber.send(.subscribe(channel: "news", since: nil))
+                guard case .subscribed = try await subscriber.next() else { throw ChannelsPeer.ConnectionEnded() }
+                try await withChannelsPeer(port: firstPort) { publisher in
+                    for index in 1...50 {
+                        try await publisher.send(.publish(channel: "news", id: "p-\(index)", message: .text("m\(index)")))
+                    }
+                    let received = try await Self.publications(50, from: &subscriber)
+                    #expect(received.map(\.offset) == Array(1...50))
+                    #expect(received.map(\.message) == (1...50).map { .text("m\($0)") })
+                    #expect(Set(received.map(\.position.epoch)) == [epoch])
+                }
+            }
+        }
+    }
+
+    @Test("both nodes publishing to one channel: a subscriber on each sees every offset in order, once")
+    func interleavedPublishers() async throws {
+        try await Self.twoNodes { firstPort, secondPort, _ in
+            try await withChannelsPeer(port: firstPort) { onFirst in
+                try await withChannelsPeer(port: secondPort) { onSecond in
+                    try await onFirst.send(.subscribe(channel: "mixed", since: nil))
+                    try await onSecond.send(.subscribe(channel: "mixed", since: nil))
+                    guard case .subscribed = try await onFirst.next(), case .subscribed = try await onSecond.next() else {
+                        throw ChannelsPeer.ConnectionEnded()
+                    }
+                    try await withChannelsPeer(port: firstPort) { publisherA in
+                        try await withChannelsPeer(port: secondPort) { publisherB in
+                            for index in 1...40 {
+                                try await publisherA.send(.publish(channel: "mixed", id: "a-\(index)", message: .text("a\(index)")))
+                                try await publisherB.send(.publish(channel: "mixed", id: "b-\(index)", message: .text("b\(index)")))
+                            }
+                            let seenFirst = try await Self.publications(80, from: &onFirst)
+                            let seenSecond = try await Self.publications(80, from: &onSecond)
+                            #expect(seenFirst.map(\.offset) == Array(1...80))
+                            #expect(seenFirst == seenSecond)
+                            let texts = seenFirst.compactMap(\.message.text)
+                            #expect(texts.filter { $0.hasPrefix("a") } == (1...40).map { "a\($0)" })
+                            #expect(texts.filter { $0.hasPrefix("b") } == (1...40).map { "b\($0)" })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a subscriber resuming on the other node gets what it missed from the shared history, recovered")
+    func resumeOnOtherNode() async throws {
+        try await Self.twoNodes { firstPort, secondPort, epoch in
+            let seen = try await withChannelsPeer(port: firstPort) { peer -> [ChannelPublication] in
+                try await peer.send(.subscribe(channel: "resume", since: nil))
+                _ = try await peer.next()
+                for index in 1...5 { try await peer.send(.publish(channel: "resume", id: "r-\(index)", message: .text("\(index)"))) }
+                return try await Self.publications(5, from: &peer)
+            }
+            try await withChannelsPeer(port: firstPort) { publisher in
+                for index in 6...9 { try await publisher.send(.publish(channel: "resume", id: "r-\(index)", message: .text("\(index)"))) }
+                for _ in 6...9 { _ = try await publisher.next() }
+            }
+            try await withChannelsPeer(port: secondPort) { peer in
+                let last = try #require(seen.last).position
+                try await peer.send(.subscribe(channel: "resume", since: last))
+                #expect(try await peer.next() == .subscribed(ChannelSubscribed(
+                    channel: "resume", position: StreamPosition(epoch: epoch, offset: 9), recovered: true, from: 6)))
+                #expect(try await Self.publications(4, from: &peer).map(\.offset) == [6, 7, 8, 9])
+            }
+        }
+    }
+}
