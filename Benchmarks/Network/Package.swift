@@ -50,11 +50,13 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        // Publishes per second into the channel stores (in memory, SQLite) by batch size.
+        // Publishes per second into the channel stores (in memory, SQLite, PostgreSQL) by batch
+        // size, and the PostgreSQL store's append statement for pgbench.
         .executableTarget(
             name: "channel-store-bench",
             dependencies: [
                 .product(name: "HoldfastChannels", package: "Holdfast"),
+                .product(name: "HoldfastPostgres", package: "Holdfast"),
                 .product(name: "HoldfastCore", package: "Holdfast"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

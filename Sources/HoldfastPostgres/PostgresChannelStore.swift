@@ -58,7 +58,7 @@ public final class PostgresChannelStore: SharedChannelStore {
         self.client = client
         self.clientRun = clientRun
         self.logger = logger
-        self.reachability = PostgresReachability(logger: logger) {
+        self.reachability = PostgresReachability(store: "channels", logger: logger) {
             _ = try await withTimeLimit(.seconds(2)) { try await client.query("SELECT 1") }
         }
     }

@@ -1,5 +1,6 @@
 import HoldfastChannels
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import PostgresNIO
 
@@ -7,6 +8,9 @@ import PostgresNIO
 /// failed marks it unreachable, and from then on operations fail at once (a publish gets the
 /// retryable `store-unavailable` in milliseconds, not after a connect timeout) while one probe
 /// tries again with full-jitter backoff, 50 ms doubling to 5 s, until a query succeeds.
+///
+/// Metrics: the gauge `holdfast_postgres_reachable` (1 or 0) and the counter
+/// `holdfast_postgres_outages_total`, with the dimension `store` (`channels`, `transfers`).
 final class PostgresReachability: Sendable {
     private struct State {
         var problem: String?
@@ -19,9 +23,16 @@ final class PostgresReachability: Sendable {
     /// Runs the probe's query; the store passes one on its pool.
     private let probe: @Sendable () async throws -> Void
 
-    init(logger: Logger, probe: @escaping @Sendable () async throws -> Void) {
+    private let reachableGauge: Gauge
+    private let outages: Counter
+
+    /// Reachability of the store named `store` in metrics, tried again with `probe`.
+    init(store: String, logger: Logger, probe: @escaping @Sendable () async throws -> Void) {
         self.logger = logger
         self.probe = probe
+        self.reachableGauge = Gauge(label: "holdfast_postgres_reachable", dimensions: [("store", store)])
+        self.outages = Counter(label: "holdfast_postgres_outages_total", dimensions: [("store", store)])
+        reachableGauge.record(1)
     }
 
     /// What failed, while PostgreSQL cannot be reached; `nil` when it can.
@@ -45,6 +56,8 @@ final class PostgresReachability: Sendable {
             return !state.probing && !state.closed
         }
         if startProbe {
+            reachableGauge.record(0)
+            outages.increment()
             logger.warning("PostgreSQL is out of reach; publishes are refused (retryable) until it is back",
                            metadata: ["error": "\(reason)"])
             Task { await probeUntilReached() }
@@ -68,6 +81,7 @@ final class PostgresReachability: Sendable {
                     $0.problem = nil
                     $0.probing = false
                 }
+                reachableGauge.record(1)
                 logger.notice("PostgreSQL is reachable again", metadata: ["attempts": "\(attempt)"])
                 return
             } catch {

@@ -39,6 +39,9 @@ struct PostgresClusterHubTests {
         return received
     }
 
+    /// Room for a 1 MiB payload and its header.
+    static let maxMessageSize = 2 << 20
+
     static func twoNodes(deaf: Bool = false, _ body: @escaping @Sendable (_ first: Int, _ second: Int, _ epoch: String) async throws -> Void)
         async throws
     {
@@ -47,8 +50,9 @@ struct PostgresClusterHubTests {
             let first = try await PostgresChannelStore.open(location, pollInterval: .milliseconds(300), logger: silentLogger)
             let second = try await PostgresChannelStore.open(location, pollInterval: .milliseconds(300), logger: silentLogger)
             let secondStore: any ChannelStore = deaf ? DeafStore(base: second) : second
-            try await withChannelServer(store: first) { _, firstPort in
-                try await withChannelServer(store: secondStore) { _, secondPort in
+            let webSocket = testWebSocketConfiguration(maxMessageSize: Self.maxMessageSize)
+            try await withChannelServer(store: first, webSocket: webSocket) { _, firstPort in
+                try await withChannelServer(store: secondStore, webSocket: webSocket) { _, secondPort in
                     try await body(firstPort, secondPort, first.epoch)
                 }
             }
@@ -125,6 +129,28 @@ struct PostgresClusterHubTests {
                 #expect(try await peer.next() == .subscribed(ChannelSubscribed(
                     channel: "resume", position: StreamPosition(epoch: epoch, offset: 9), recovered: true, from: 6)))
                 #expect(try await Self.publications(4, from: &peer).map(\.offset) == [6, 7, 8, 9])
+            }
+        }
+    }
+
+    @Test("payloads of 7,999, 8,000, 8,001 bytes and 1 MiB published on one node reach the other intact (NOTIFY's 8,000-byte limit never applies)")
+    func payloadSizesAcrossNodes() async throws {
+        try await Self.twoNodes { firstPort, secondPort, _ in
+            try await withChannelsPeer(port: secondPort, maxMessageSize: Self.maxMessageSize) { subscriber in
+                try await subscriber.send(.subscribe(channel: "sizes", since: nil))
+                guard case .subscribed = try await subscriber.next() else { throw ChannelsPeer.ConnectionEnded() }
+                let sent: [WebSocketMessage] = [7_999, 8_000, 8_001, 1 << 20].flatMap { size in
+                    [WebSocketMessage.binary(ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ size) })),
+                     .text(String(repeating: "ñ", count: size / 2))]
+                }
+                try await withChannelsPeer(port: firstPort, maxMessageSize: Self.maxMessageSize) { publisher in
+                    for (index, message) in sent.enumerated() {
+                        try await publisher.send(.publish(channel: "sizes", id: "s-\(index)", message: message))
+                    }
+                    let received = try await Self.publications(sent.count, from: &subscriber)
+                    #expect(received.map(\.message) == sent)
+                    #expect(received.map(\.offset) == Array(1...UInt64(sent.count)))
+                }
             }
         }
     }

@@ -58,8 +58,9 @@ struct ChannelsPeer {
 }
 
 /// Connects to a channels server on `port`, offering the channels subprotocol.
-func withChannelsPeer<Result: Sendable>(port: Int, _ body: (inout ChannelsPeer) async throws -> Result) async throws -> Result {
-    try await connect("ws://127.0.0.1:\(port)/", subprotocols: [channelsSubprotocol]) { webSocket in
+func withChannelsPeer<Result: Sendable>(port: Int, maxMessageSize: Int = WebSocketConfiguration.defaultMaxMessageSize,
+                                        _ body: (inout ChannelsPeer) async throws -> Result) async throws -> Result {
+    try await connect("ws://127.0.0.1:\(port)/", subprotocols: [channelsSubprotocol], maxMessageSize: maxMessageSize) { webSocket in
         var peer = ChannelsPeer(webSocket)
         return try await body(&peer)
     }

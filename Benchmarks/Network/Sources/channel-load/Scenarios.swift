@@ -24,6 +24,9 @@ struct FanOut: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "Publishes.") var publishes = 20_000
     @Option(help: "Publishes a second (0: as fast as the ack window allows).") var rate: Double = 0
     @Option(help: "Subscribers connecting at once.") var connectConcurrency = 64
+    @Option(name: .customLong("subscribe-url"),
+            help: "Where the subscribers connect, round-robin; repeat it for the nodes of a cluster (default: URL, where the publisher goes).")
+    var subscribeURLs: [String] = []
 
     func validate() throws {
         try shared.check()
@@ -47,14 +50,14 @@ struct FanOut: AsyncParsableCommand {
         let publisher = Publisher(url: shared.url, channels: names, count: publishes, payloadSize: shared.size,
                                   window: shared.window, rate: rate, configuration: shared.client, eventLoopGroup: group,
                                   registry: registry)
-        let (url, client, count) = (shared.url, shared.client, subscribers)
+        let (urls, client, count) = (subscribeURLs.isEmpty ? [shared.url] : subscribeURLs, shared.client, subscribers)
         let cpuStart = processCPUSeconds()
         let wallStart = monotonicNanoseconds()
         let (published, results, setupSeconds) = try await withDeadline(shared.timeout, registry: registry) {
             () async throws -> (PublishOutcome, [SubscriptionResult], Double) in
             async let subscriptions = withTaskGroup(of: SubscriptionResult.self) { tasks in
                 for index in 0..<count {
-                    let subscriber = Subscriber(url: url, channel: names[index % names.count], since: nil,
+                    let subscriber = Subscriber(url: urls[index % urls.count], channel: names[index % names.count], since: nil,
                                                 expected: perChannel[index % names.count], configuration: client,
                                                 eventLoopGroup: group, registry: registry, connecting: connecting,
                                                 onReady: { ready.arrived() })

@@ -7,12 +7,21 @@
 // store in DIR forever, printing each acknowledged offset; `channel-store-bench top DIR` prints the
 // top offset it reopens with. Kill the first with SIGKILL: the second must then print at least the
 // last offset the first printed (what Durability.process promises).
+//
+// `channel-store-bench append-statement` prints the PostgreSQL store's append statement (what
+// scripts/bench-cluster.sh has pgbench run); with `POSTGRES_URL=postgres://…` set, the
+// PostgreSQL store is measured too.
 import Foundation
 import HoldfastChannels
 import HoldfastCore
+import HoldfastPostgres
 import NIOCore
 
 let words = Array(CommandLine.arguments.dropFirst())
+if words == ["append-statement"] {
+    FileHandle.standardOutput.write(Data((PostgresChannelStore.appendStatement + "\n").utf8))
+    exit(0)
+}
 if words.count == 2, words[0] == "append-until-killed" || words[0] == "top" {
     let store = try await SQLiteChannelStore.open(directory: URL(fileURLWithPath: words[1]))
     let channel: ChannelName = "killed"
@@ -75,6 +84,13 @@ for (name, durability) in [("sqlite synchronous=NORMAL", SQLiteChannelStore.Dura
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try await SQLiteChannelStore.open(directory: directory, durability: durability)
         report(name, batch: batch, rate: try await measure(store, batch: batch))
+        try await store.close()
+    }
+}
+if let url = ProcessInfo.processInfo.environment["POSTGRES_URL"] {
+    for batch in batches {
+        let store = try await PostgresChannelStore.open(try PostgresLocation(url: url))
+        report("postgres", batch: batch, rate: try await measure(store, batch: batch))
         try await store.close()
     }
 }
