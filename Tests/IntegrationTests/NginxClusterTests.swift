@@ -8,8 +8,9 @@ import Testing
 /// `scripts/nginx-cluster.conf.template`): messages go through intact both ways, a node that
 /// restarts sends its client a 1001 that reaches it through nginx and the client comes back
 /// through nginx on the other node, a stopped node's refused connect goes to the next node, and
-/// what the nodes announce in the 101 reaches the client.
-@Suite(.timeLimit(.minutes(2)))
+/// what the nodes announce in the 101 reaches the client. One test at a time: each starts three
+/// processes (two nodes and nginx), which all at once weigh on the tests running beside them.
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct NginxClusterTests {
     /// Limits other than the defaults, so that the headers seen through nginx are the nodes'.
     static let maxMessageSize = 2 << 20
