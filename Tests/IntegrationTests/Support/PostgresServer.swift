@@ -6,7 +6,7 @@ import Testing
 /// folder, a free loopback port, trust authentication for the role `holdfast`, and the database
 /// `holdfast`. PostgreSQL refuses to run as root, so under root it runs as the `postgres` user
 /// (`setpriv`, which execs: the PID is the postmaster's). Stopped by its PID; the folder is removed.
-final class PostgresServer: Sendable {
+final class PostgresServer: ThrowAwayServer {
     /// The port it listens on (the same across ``restart()``).
     let port: Int
     /// `postgres://holdfast@127.0.0.1:PORT/holdfast`.
@@ -27,15 +27,7 @@ final class PostgresServer: Sendable {
 
     /// Starts a server for the duration of `body`, then stops it and removes its folder.
     static func with<Result: Sendable>(_ body: (PostgresServer) async throws -> Result) async throws -> Result {
-        let server = try await start()
-        do {
-            let result = try await body(server)
-            await server.stop()
-            return result
-        } catch {
-            await server.stop()
-            throw error
-        }
+        try await start().stopping(after: body)
     }
 
     /// Makes a new data folder and starts the server on a free port.
@@ -114,23 +106,12 @@ final class PostgresServer: Sendable {
             process.arguments = Array(arguments.dropFirst())
         }
         let log = folder.appendingPathComponent("server.log")
-        if !FileManager.default.fileExists(atPath: log.path) {
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        }
-        let handle = try FileHandle(forWritingTo: log)
-        try handle.seekToEnd()
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
         self.process.withLockedValue { $0 = process }
         let ready = binaries.appendingPathComponent("pg_isready")
-        for _ in 0..<300 {
-            guard process.isRunning else { break }
-            let check = try await ProcessRun.run(ready, ["-q", "-h", "127.0.0.1", "-p", String(port), "-U", "holdfast"])
-            if check.status == 0 { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let port = self.port
+        if try await process.run(loggingTo: log, until: {
+            try await ProcessRun.run(ready, ["-q", "-h", "127.0.0.1", "-p", String(port), "-U", "holdfast"]).status == 0
+        }) { return }
         let printed = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         throw Failed(description: "PostgreSQL did not accept connections on \(port): \(printed.suffix(1000))")
     }
