@@ -23,7 +23,7 @@ SUBSCRIBERS="${1:-100}"; CHANNELS="${2:-10}"
 PUBLISHES="${PUBLISHES:-50000}"; STEADY_SECONDS="${STEADY_SECONDS:-10}"
 PGBENCH_CLIENTS="${PGBENCH_CLIENTS:-8}"; PGBENCH_SECONDS="${PGBENCH_SECONDS:-10}"
 BUILD=Benchmarks/Network/.build/release
-WORK="$(mktemp -d)"; chmod 755 "$WORK"
+WORK="$(mktemp -d)"; chmod 755 "$WORK"   # PostgreSQL (user postgres) works inside it
 NODES=()
 cleanup() {
     for pid in "${NODES[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -39,7 +39,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
         || { tail -20 "$WORK/build.log"; exit 1; }
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-command -v pgbench > /dev/null || ensure_package postgresql-contrib /usr/bin/pgbench
+install_if_missing /usr/bin/pgbench postgresql-contrib
 
 # Starts `holdfast serve --mode channels` with the options in "$@"; prints its port.
 start_node() {

@@ -64,47 +64,16 @@ case "$MODE" in channels|files|echo) ;; *) echo "--mode must be channels, files 
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 TEMPLATE="$ROOT/scripts/nginx-cluster.conf.template"
+# PostgreSQL (pg_start, pg_stop), free_port, stop_pid, install_if_missing.
+source "$ROOT/scripts/lib/postgres.sh"
 
 say() { echo "cluster: $*"; }
-
-# Installs a Debian package when `path` is missing (apt-get update only if the install fails).
-install_if_missing() {
-    local path="$1" package="$2"
-    compgen -G "$path" > /dev/null && return 0
-    say "installing $package (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q "$package" > /dev/null || { apt-get update -q > /dev/null && apt-get install -y -q "$package" > /dev/null; }
-}
-
-# A port nobody listens on now on 127.0.0.1 (another process could take it first: callers retry).
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null || { echo "$port"; return; }
-    done
-}
 
 # --- what is started, stopped on exit by PID ----------------------------------------------------
 WORK="$(mktemp -d /tmp/holdfast-cluster.XXXXXX)"
 chmod 755 "$WORK"   # PostgreSQL (user postgres) and nginx's workers (nobody) work inside it
 NGINX_PID=""
 NODE_PIDS=()
-PG_PID=""
-
-# Sends `signal` to `pid` and waits at most `seconds` for it to end, then SIGKILL.
-stop_pid() {
-    local pid="$1" signal="$2" seconds="$3"
-    [ -n "$pid" ] && kill -0 "$pid" 2> /dev/null || return 0
-    kill "-$signal" "$pid" 2> /dev/null || true
-    for _ in $(seq $((seconds * 10))); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2> /dev/null; then
-        # A killed nginx master leaves its workers: they go first.
-        pkill -KILL -P "$pid" 2> /dev/null || true
-        kill -KILL "$pid" 2> /dev/null || true
-    fi
-    wait "$pid" 2> /dev/null || true
-}
 
 cleanup() {
     trap - EXIT INT TERM
@@ -113,7 +82,7 @@ cleanup() {
     stop_pid "$NGINX_PID" TERM 10
     for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done   # all drain at once
     for pid in "${NODE_PIDS[@]}"; do stop_pid "$pid" TERM 20; done
-    stop_pid "$PG_PID" INT 20
+    pg_stop
     rm -rf "$WORK"
     say "stopped; removed $WORK"
 }
@@ -125,38 +94,8 @@ trap 'exit 143' TERM
 # that a Ctrl-C reaches only this script, which stops them in order.
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
-as_postgres() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
-
-install_if_missing '/usr/lib/postgresql/*/bin/postgres' postgresql
-PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -t/ -k4 -n | tail -1)"
-mkdir "$WORK/pg"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$WORK/pg"
-as_postgres "$PG_BIN/initdb" -D "$WORK/pg/data" -U holdfast --auth=reject -E UTF8 --no-sync > "$WORK/pg/initdb.log" 2>&1 \
-    || { cat "$WORK/pg/initdb.log" >&2; exit 1; }
-# The role holdfast, from 127.0.0.1 only, without a password; nothing else.
-echo "host all holdfast 127.0.0.1/32 trust" | as_postgres tee "$WORK/pg/data/pg_hba.conf" > /dev/null
-for _ in 1 2 3 4 5; do
-    PG_PORT="$(free_port)"
-    if [ "$(id -u)" = 0 ]; then
-        setsid setpriv --reuid=postgres --regid=postgres --init-groups -- "$PG_BIN/postgres" -D "$WORK/pg/data" -p "$PG_PORT" \
-            -k "$WORK/pg" -c listen_addresses=127.0.0.1 -c max_connections=200 >> "$WORK/pg/server.log" 2>&1 &
-    else
-        setsid "$PG_BIN/postgres" -D "$WORK/pg/data" -p "$PG_PORT" \
-            -k "$WORK/pg" -c listen_addresses=127.0.0.1 -c max_connections=200 >> "$WORK/pg/server.log" 2>&1 &
-    fi
-    PG_PID=$!
-    for _ in $(seq 300); do
-        kill -0 "$PG_PID" 2> /dev/null || break
-        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U holdfast && break
-        sleep 0.05
-    done
-    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U holdfast && break
-    stop_pid "$PG_PID" INT 10   # the port was taken meanwhile: try another
-    PG_PID=""
-done
-[ -n "$PG_PID" ] || { say "PostgreSQL did not start:"; tail -20 "$WORK/pg/server.log" >&2; exit 1; }
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U holdfast holdfast
-STORE="postgres://holdfast@127.0.0.1:$PG_PORT/holdfast"
+pg_start "$WORK/pg" > /dev/null
+STORE="$PG_URL"
 
 # --- holdfast -------------------------------------------------------------------------------------
 if [ -z "${HOLDFAST:-}" ]; then
@@ -188,7 +127,7 @@ done
 # --- nginx ----------------------------------------------------------------------------------------
 install_if_missing /usr/sbin/nginx nginx
 mkdir "$WORK/nginx"
-UPSTREAMS="$(for port in "${NODE_PORTS[@]}"; do printf '        server 127.0.0.1:%s;\n' "$port"; done)"
+UPSTREAMS="$(for port in "${NODE_PORTS[@]}"; do printf '        server 127.0.0.1:%s max_fails=0;\n' "$port"; done)"
 attempts=1
 [ "$PORT" = 0 ] && attempts=5
 for _ in $(seq "$attempts"); do

@@ -13,11 +13,16 @@ struct ChannelRestartTests {
 
     /// Backoff short enough for a test, long enough not to spin while the server is down.
     static func client(port: Int) -> ChannelClient {
+        client(url: "ws://127.0.0.1:\(port)/")
+    }
+
+    /// A client of the server at `url` with that backoff.
+    static func client(url: String) -> ChannelClient {
         let policy = ReconnectPolicy(initialDelay: .milliseconds(50), serverRestartInitialDelay: .milliseconds(200),
                                      maximumDelay: .milliseconds(500))
         let connection = ReconnectingWebSocketConfiguration(client: .init(webSocket: testWebSocketConfiguration()),
                                                             policy: policy)
-        return ChannelClient(url: "ws://127.0.0.1:\(port)/", configuration: .init(connection: connection), logger: silentLogger)
+        return ChannelClient(url: url, configuration: .init(connection: connection), logger: silentLogger)
     }
 
     /// Starts the server on `port`, retrying while the old socket lets go of it.
@@ -66,16 +71,7 @@ struct ChannelRestartTests {
                     let client = Self.client(port: port)
                     publishers.append(client)
                     group.addTask { try? await client.run() }
-                    publishing.append(Task {
-                        var sequence = 0
-                        while keepPublishing.withLockedValue({ $0 }) {
-                            sequence += 1
-                            let text = "\(channel)#\(sequence)"
-                            let ack = try await client.publish(.text(text), to: channel)
-                            log.acknowledged(ack, text: text)
-                            try await Task.sleep(for: .milliseconds(20))
-                        }
-                    })
+                    publishing.append(log.publishSteadily(client, to: channel, pause: .milliseconds(20), while: keepPublishing))
                 }
                 // Each server, the first and every restarted one, acknowledges at least 5 publishes
                 // on every channel before it is stopped: publishing goes on throughout.
@@ -187,6 +183,21 @@ final class DeliveryLog: Sendable {
         let start = counts()
         try await withTimeout("\(count) acknowledgements on every channel", limit: .seconds(60)) {
             while zip(counts(), start).contains(where: { $0 < $1 + count }) { try await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
+    /// Publishes `CHANNEL#1`, `CHANNEL#2`… to `channel` through `client`, each after the last one's
+    /// acknowledgement and a `pause`, while `keepGoing` holds; records every acknowledgement.
+    func publishSteadily(_ client: ChannelClient, to channel: ChannelName, pause: Duration,
+                         while keepGoing: NIOLockedValueBox<Bool>) -> Task<Void, any Error> {
+        Task {
+            var sequence = 0
+            while keepGoing.withLockedValue({ $0 }) {
+                sequence += 1
+                let text = "\(channel)#\(sequence)"
+                acknowledged(try await client.publish(.text(text), to: channel), text: text)
+                try await Task.sleep(for: pause)
+            }
         }
     }
 

@@ -69,7 +69,7 @@ final class NginxServer: ThrowAwayServer {
             .deletingLastPathComponent().deletingLastPathComponent()
         let template = try String(contentsOf: packageRoot.appendingPathComponent("scripts/nginx-cluster.conf.template"),
                                   encoding: .utf8)
-        let servers = upstreams.map { "        server 127.0.0.1:\($0);" }.joined(separator: "\n")
+        let servers = upstreams.map { "        server 127.0.0.1:\($0) max_fails=0;" }.joined(separator: "\n")
         return template.replacingOccurrences(of: "{{FOLDER}}", with: folder)
             .replacingOccurrences(of: "{{PORT}}", with: String(port))
             .replacingOccurrences(of: "{{UPSTREAMS}}", with: servers)
