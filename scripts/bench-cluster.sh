@@ -85,17 +85,19 @@ LOAD=("$BUILD/channel-load" fanout -n "$SUBSCRIBERS" -c "$CHANNELS" --json
       --subscribe-url "ws://127.0.0.1:${PORTS[1]}/" --subscribe-url "ws://127.0.0.1:${PORTS[2]}/")
 
 # 2. The cluster at top speed: publisher on node 1, subscribers on nodes 2 and 3.
-TOP="$("${LOAD[@]}" -p "$PUBLISHES" -l cluster-top "ws://127.0.0.1:${PORTS[0]}/")"
+TOP="$("${LOAD[@]}" -p "$PUBLISHES" -l cluster-top "ws://127.0.0.1:${PORTS[0]}/")" || { echo "$TOP"; exit 1; }
 echo "$TOP"
 # 3. The cluster at half of pgbench's rate.
 HALF="$(python3 -c "print(round($PGBENCH_TPS / 2))")"
-STEADY="$("${LOAD[@]}" -p "$(( HALF * STEADY_SECONDS ))" --rate "$HALF" -l cluster-half "ws://127.0.0.1:${PORTS[0]}/")"
+STEADY="$("${LOAD[@]}" -p "$(( HALF * STEADY_SECONDS ))" --rate "$HALF" -l cluster-half "ws://127.0.0.1:${PORTS[0]}/")" \
+    || { echo "$STEADY"; exit 1; }
 echo "$STEADY"
 stop_nodes
 
 # 4. One in-memory node, top speed.
 PORT="$(start_node)"
-MEMORY="$("$BUILD/channel-load" fanout -n "$SUBSCRIBERS" -c "$CHANNELS" --json -p "$PUBLISHES" -l memory-top "ws://127.0.0.1:$PORT/")"
+MEMORY="$("$BUILD/channel-load" fanout -n "$SUBSCRIBERS" -c "$CHANNELS" --json -p "$PUBLISHES" -l memory-top "ws://127.0.0.1:$PORT/")" \
+    || { echo "$MEMORY"; exit 1; }
 echo "$MEMORY"
 stop_nodes
 

@@ -55,17 +55,19 @@ struct FanOut: AsyncParsableCommand {
         let wallStart = monotonicNanoseconds()
         let (published, results, setupSeconds) = try await withDeadline(shared.timeout, registry: registry) {
             () async throws -> (PublishOutcome, [SubscriptionResult], Double) in
-            async let subscriptions = withTaskGroup(of: SubscriptionResult.self) { tasks in
+            async let subscriptions = withTaskGroup(of: (Int, SubscriptionResult).self) { tasks in
                 for index in 0..<count {
                     let subscriber = Subscriber(url: urls[index % urls.count], channel: names[index % names.count], since: nil,
                                                 expected: perChannel[index % names.count], configuration: client,
                                                 eventLoopGroup: group, registry: registry, connecting: connecting,
                                                 onReady: { ready.arrived() })
-                    tasks.addTask { await subscriber.run() }
+                    tasks.addTask { (index, await subscriber.run()) }
                 }
-                var all: [SubscriptionResult] = []
-                for await result in tasks { all.append(result) }
-                return all
+                // In subscriber order (they finish in any): the checks below find each one's
+                // channel from its index.
+                var all = [SubscriptionResult?](repeating: nil, count: count)
+                for await (index, result) in tasks { all[index] = result }
+                return all.compactMap { $0 }
             }
             await ready.wait()
             let setup = Double(monotonicNanoseconds() - wallStart) / 1e9
