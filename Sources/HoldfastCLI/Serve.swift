@@ -20,7 +20,11 @@ struct Serve: AsyncParsableCommand {
             control, bidirectional or invisible characters are refused). One connection may \
             hold --files-max-open-per-connection partial transfers; one that sends nothing for \
             2 minutes gives up its place to a new sender; --files-max-total-bytes bounds the \
-            partial transfers and the received files together. In channels mode clients that offer \
+            partial transfers and the received files together. With --store postgres://... several \
+            nodes behind a load balancer share the partial transfers in PostgreSQL: a sender cut \
+            off from one node (its restart's 1001) resumes on another from the last acknowledged \
+            byte, and the file is written to the --files-dir of the node where the transfer \
+            completes. In channels mode clients that offer \
             the subprotocol holdfast.channels.v1 ('holdfast subscribe', 'holdfast publish', \
             ChannelClient) publish to named channels, where each message gets an offset, and \
             subscribe; a client that reconnects resumes after the last offset it received and gets \
@@ -61,6 +65,8 @@ struct Serve: AsyncParsableCommand {
               holdfast serve --api tasks                       # echo through the async API
               holdfast serve --mode broadcast                  # a chat room
               holdfast serve --mode files --files-dir inbox    # for 'holdfast send'
+              holdfast serve --mode files --files-dir inbox \\
+                --store postgres://holdfast@db/holdfast        # a node of several
               holdfast serve --mode channels                   # history in memory
               holdfast serve --mode channels --history-dir state --history-size 100000
               holdfast serve --mode channels --store postgres://holdfast@127.0.0.1:5432/holdfast
@@ -108,6 +114,11 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("files-idle-timeout"), help: "Seconds an idle partial transfer is kept (--mode files).")
     var filesIdleTimeout: Double = 3600
+
+    @Option(name: .customLong("store"), help: ArgumentHelp(
+        "PostgreSQL that several nodes share: --mode files keeps partial transfers there (a sender resumes on any node), "
+        + "--mode channels its history.", valueName: "postgres://USER@HOST:PORT/DB"))
+    var store: String?
 
     @Option(name: .customLong("history-dir"),
             help: "Keep channel history in an SQLite database in this folder, so a restart loses nothing (--mode channels; default: in memory).")
@@ -215,6 +226,10 @@ struct Serve: AsyncParsableCommand {
         guard filesMaxOpenPerConnection > 0 else { throw ValidationError("--files-max-open-per-connection must be positive") }
         if overwrite, mode != .files { throw Terminal.fail("--overwrite is for --mode files") }
         guard filesIdleTimeout > 0 else { throw ValidationError("--files-idle-timeout must be positive") }
+        if let store {
+            if mode != .files { throw Terminal.fail("--store is for --mode files") }
+            do { _ = try PostgresLocation(url: store) } catch { throw Terminal.fail("--store: \(error)") }
+        }
         if mode != .channels, historyDirectory != nil { throw Terminal.fail("--history-dir is for --mode channels") }
         if let store {
             guard mode == .channels else { throw Terminal.fail("--store is for --mode channels") }
@@ -277,12 +292,14 @@ struct Serve: AsyncParsableCommand {
             protections: protections)
         let server: WebSocketServer
         var receiver: TransferReceiver?
+        var sharedStorage: (any Service)?
         if mode == .files, let filesDirectory {
-            let files = try await Self.receiver(into: filesDirectory, limits: TransferStoreLimits(
+            let (files, storage) = try await Self.receiver(into: filesDirectory, limits: TransferStoreLimits(
                 maxTotalBytes: filesMaxTotalBytes, maxOpenTransfers: filesMaxOpen,
                 maxOpenTransfersPerConnection: filesMaxOpenPerConnection,
-                idleTimeout: .nanoseconds(Int64(filesIdleTimeout * 1e9))), overwrite: overwrite, logger: logger)
+                idleTimeout: .nanoseconds(Int64(filesIdleTimeout * 1e9))), overwrite: overwrite, store: store, logger: logger)
             receiver = files
+            sharedStorage = storage
             server = WebSocketServer(configuration: configuration, logger: logger,
                                      shouldUpgrade: ServeRoute.decide) { webSocket, route in
                 if route == .statusPage { return await board.serveViewer(webSocket) }
@@ -317,6 +334,8 @@ struct Serve: AsyncParsableCommand {
         // server sends its 1001s behind those deliveries.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if let hub { services.append(.init(service: hub)) }
+        // The shared storage stops last, once the server's connections have drained.
+        if let sharedStorage { services.insert(.init(service: sharedStorage), at: 0) }
         let serviceGroup = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -386,13 +405,35 @@ struct Serve: AsyncParsableCommand {
         return "SQLite in a folder named " + Self.lastPathComponent(historyDirectory) + " (survives restarts), " + kept
     }
 
-    /// A receiver writing into `directory`, or a one-line error when it cannot be used.
-    private static func receiver(into directory: String, limits: TransferStoreLimits, overwrite: Bool,
-                                 logger: Logger) async throws -> TransferReceiver
+    /// A receiver writing into `directory`, with its partial transfers there or, with `store`,
+    /// in PostgreSQL (returned too: the service that runs its connections); or a one-line error
+    /// when either cannot be used.
+    private static func receiver(into directory: String, limits: TransferStoreLimits, overwrite: Bool, store: String?,
+                                 logger: Logger) async throws -> (TransferReceiver, (any Service)?)
     {
+        guard let store else {
+            do {
+                return (TransferReceiver(store: try await .disk(directory: directory, limits: limits, overwrite: overwrite),
+                                         logger: logger), nil)
+            } catch {
+                throw Terminal.fail("cannot use --files-dir \(directory): \(error)")
+            }
+        }
+        let storage: PostgresTransferStorage
         do {
-            return TransferReceiver(store: try await .disk(directory: directory, limits: limits, overwrite: overwrite),
-                                    logger: logger)
+            let location = try PostgresLocation(url: store)
+            do {
+                storage = try await PostgresTransferStorage.open(location, abandonedAfter: limits.idleTimeout, logger: logger)
+            } catch {
+                // The location without its password.
+                throw Terminal.fail("cannot use --store \(location): \(error)")
+            }
+        } catch let error as PostgresLocation.InvalidURL {
+            throw Terminal.fail("--store: \(error)")
+        }
+        do {
+            let shared = try await TransferStore.shared(storage, directory: directory, limits: limits, overwrite: overwrite)
+            return (TransferReceiver(store: shared, logger: logger), storage)
         } catch {
             throw Terminal.fail("cannot use --files-dir \(directory): \(error)")
         }

@@ -16,6 +16,21 @@ public struct ReceivedTransfer: Sendable {
     public let path: String?
     /// The bytes, in order; iterate as often as needed.
     public let bytes: ReceivedTransferBytes
+
+    init(id: TransferID, name: String, size: Int, digest: TransferDigest, path: String?, bytes: ReceivedTransferBytes) {
+        self.id = id
+        self.name = name
+        self.size = size
+        self.digest = digest
+        self.path = path
+        self.bytes = bytes
+    }
+
+    /// A transfer delivered as the file at `path`.
+    init(delivered offer: TransferOffer, digest: TransferDigest, at path: String) {
+        self.init(id: offer.id, name: offer.name, size: offer.size, digest: digest, path: path,
+                  bytes: ReceivedTransferBytes(origin: .file(path: path, size: offer.size)))
+    }
 }
 
 /// The bytes of a ``ReceivedTransfer``, read in pieces: slices of memory, or 1 MiB reads of the

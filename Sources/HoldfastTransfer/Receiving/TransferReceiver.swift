@@ -53,7 +53,7 @@ public final class TransferReceiver: Sendable {
         /// The last resume offset sent for a chunk that did not follow on, so that a window of
         /// such chunks gets one answer, not one each.
         var answeredGaps: [TransferID: Int] = [:]
-        for await message in webSocket.messages {
+        receiving: for await message in webSocket.messages {
             guard message.kind == .binary else {
                 await webSocket.close(code: .unsupportedData, reason: "transfer messages are binary")
                 break
@@ -72,7 +72,7 @@ public final class TransferReceiver: Sendable {
                 break
             }
             let id = decoded.id
-            do throws(TransferRefusal) {
+            do {
                 switch decoded {
                 case .offer(let offer):
                     let held = try await store.open(offer, by: writer)
@@ -116,10 +116,18 @@ public final class TransferReceiver: Sendable {
                     await webSocket.close(code: .policyViolation, reason: "a sender sent a receiver's message")
                     return
                 }
-            } catch {
-                logger.info("transfer refused", metadata: ["id": "\(id)", "reason": "\(error.reason)"])
+            } catch let refusal as TransferRefusal {
+                logger.info("transfer refused", metadata: ["id": "\(id)", "reason": "\(refusal.reason)"])
                 touched.remove(id)
-                await reply(.refuse(id: id, error), on: webSocket)
+                await reply(.refuse(id: id, refusal), on: webSocket)
+            } catch {
+                // A shared storage is unreachable: nothing is refused, the sender comes back later
+                // (here or to another node) and resumes from what the storage holds then.
+                logger.warning("transfer store unavailable; asking the sender to come back",
+                               metadata: ["id": "\(id)", "error": "\(error)"])
+                await webSocket.close(code: .tryAgainLater,
+                                      reason: CloseFrame.reason("transfer store unavailable", retryIn: Self.unavailableRetryDelay))
+                break receiving
             }
         }
         // A connection that ends (a restart's 1001 included) leaves what it stored durable, and
@@ -127,6 +135,10 @@ public final class TransferReceiver: Sendable {
         store.release(writer)
         await store.synchronize(touched)
     }
+
+    /// How long a sender is asked to wait before coming back when a shared storage cannot be
+    /// reached: about the time a database takes to restart or fail over.
+    static let unavailableRetryDelay = Duration.seconds(2)
 
     /// Sends a reply; a connection that is closing takes none, and its sender resumes anyway.
     private func reply(_ message: TransferMessage, on webSocket: WebSocket) async {

@@ -18,32 +18,26 @@ import NIOCore
 /// so after a crash its offset never claims bytes the disk may not have; on opening, the data
 /// file is cut back to that offset.
 final class DiskTransferStorage: TransferStorage {
-    let directory: String
-    let partialDirectory: String
-    /// Whether a delivered transfer replaces a file of the same name.
-    let overwrite: Bool
+    /// Where files are delivered, and the partial directory in it.
+    let directory: TransferDirectory
     /// The data files open for writing.
     private let openFiles = NIOLockedValueBox<[TransferID: TransferFile]>([:])
 
     init(directory: String, overwrite: Bool) {
-        self.directory = directory
-        self.partialDirectory = directory + "/.holdfast-partial"
-        self.overwrite = overwrite
+        self.directory = TransferDirectory(path: directory, overwrite: overwrite)
     }
 
-    private func dataPath(_ id: TransferID) -> String { "\(partialDirectory)/\(id).data" }
-    private func metaPath(_ id: TransferID) -> String { "\(partialDirectory)/\(id).meta" }
-    private func donePath(_ id: TransferID) -> String { "\(partialDirectory)/\(id).done" }
+    private func dataPath(_ id: TransferID) -> String { "\(directory.partialPath)/\(id).data" }
+    private func metaPath(_ id: TransferID) -> String { "\(directory.partialPath)/\(id).meta" }
+    private func donePath(_ id: TransferID) -> String { "\(directory.partialPath)/\(id).done" }
 
     /// Creates the directories if needed and reads what a previous run left: partial transfers
     /// (their data files cut to the recorded offset), the digests of delivered ones (oldest
     /// first), and the bytes of the files in the directory.
     func load() async throws -> StoredContents {
-        let partialDirectory = self.partialDirectory
-        let names = try await TransferFile.offload { () throws -> [String] in
-            try createDirectories(partialDirectory)
-            return try listDirectory(partialDirectory)
-        }
+        try await directory.create()
+        let partialDirectory = directory.partialPath
+        let names = try await TransferFile.offload { try listDirectory(partialDirectory) }
         var partial: [StoredPartialTransfer] = []
         var completed: [(id: TransferID, digest: TransferDigest, modified: Int)] = []
         for name in names {
@@ -74,36 +68,15 @@ final class DiskTransferStorage: TransferStorage {
     }
 
     func deliveredBytes() async -> Int {
-        let directory = self.directory
-        let total = try? await TransferFile.offload {
-            // Regular files directly in the directory: what transfers delivered (or what was put
-            // there beside them, which takes the same disk).
-            ((try? listDirectory(directory)) ?? []).reduce(0) { total, name in
-                guard let status = fileStatus("\(directory)/\(name)"), status.isRegularFile else { return total }
-                return total + status.size
-            }
-        }
-        return total ?? 0
+        await directory.deliveredBytes()
     }
 
     func forgetDelivered(_ ids: [TransferID]) async {
-        guard !ids.isEmpty else { return }
-        let paths = ids.map(donePath)
-        _ = try? await TransferFile.offload {
-            for path in paths { unlink(path) }
-        }
+        await TransferDirectory.remove(ids.map(donePath))
     }
 
     func create(_ offer: TransferOffer) async throws {
-        // Names starting with a dot are refused before this; the check stays for the partial
-        // directory's own name, whatever the name rules become.
-        guard offer.name != ".holdfast-partial" else {
-            throw TransferRefusal(.invalidName, "the name .holdfast-partial is the receiver's own directory")
-        }
-        let destination = "\(directory)/\(offer.name)"
-        if !overwrite, try await TransferFile.offload({ fileStatus(destination) != nil }) {
-            throw TransferRefusal(.nameTaken, "a file named \(offer.name) exists; send it under another name")
-        }
+        try await directory.refuseIfTaken(offer)
         let file = try await TransferFile.openForWriting(dataPath(offer.id))
         try await file.truncate(to: 0)
         openFiles.withLockedValue { $0[offer.id] = file }
@@ -137,44 +110,21 @@ final class DiskTransferStorage: TransferStorage {
         let file = try await file(id)
         try await file.truncate(to: offer.size)
         try await file.synchronize()
-        let destination = "\(directory)/\(offer.name)"
         try await writeAtomically(digest.description, to: donePath(id))
-        let source = dataPath(id)
-        let meta = metaPath(id)
-        let overwrite = self.overwrite
         do {
-            try await TransferFile.offload {
-                // The move is the delivery: the file appears whole under its name, or not at all.
-                // Without overwrite it is a hard link, which fails rather than replace a file
-                // that appeared meanwhile; rename would replace it.
-                if overwrite {
-                    guard rename(source, destination) == 0 else {
-                        throw IOError(errnoCode: errno, reason: "rename to \(destination)")
-                    }
-                } else {
-                    guard link(source, destination) == 0 else {
-                        throw IOError(errnoCode: errno, reason: "link to \(destination)")
-                    }
-                    unlink(source)
-                }
-                unlink(meta)
-            }
-        } catch let error as IOError where error.errnoCode == EEXIST {
-            unlink(donePath(id))
-            throw TransferRefusal(.nameTaken, "a file named \(offer.name) appeared while the transfer was sent; "
-                                  + "send it under another name")
+            try await directory.deliver(dataPath(id), as: offer)
+        } catch let refusal as TransferRefusal {
+            await TransferDirectory.remove([donePath(id)])
+            throw refusal
         }
+        await TransferDirectory.remove([metaPath(id)])
         closeFile(id)
-        return ReceivedTransfer(id: id, name: offer.name, size: offer.size, digest: digest, path: destination,
-                                bytes: ReceivedTransferBytes(origin: .file(path: destination, size: offer.size)))
+        return ReceivedTransfer(delivered: offer, digest: digest, at: directory.destination(of: offer.name))
     }
 
     func discard(_ id: TransferID) async {
         closeFile(id)
-        let paths = [dataPath(id), metaPath(id)]
-        _ = try? await TransferFile.offload {
-            for path in paths { unlink(path) }
-        }
+        await TransferDirectory.remove([dataPath(id), metaPath(id)])
     }
 
     private func file(_ id: TransferID) async throws -> TransferFile {
@@ -210,41 +160,4 @@ final class DiskTransferStorage: TransferStorage {
             guard rename(temporary, path) == 0 else { throw IOError(errnoCode: errno, reason: "rename to \(path)") }
         }
     }
-}
-
-/// Creates `path` and the directories above it that are missing (`mkdir -p`).
-private func createDirectories(_ path: String) throws {
-    var prefix = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        prefix += "/" + component
-        if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-            throw IOError(errnoCode: errno, reason: "create directory \(prefix)")
-        }
-    }
-}
-
-/// The names in a directory, without `.` and `..`.
-private func listDirectory(_ path: String) throws -> [String] {
-    guard let directory = opendir(path) else { throw IOError(errnoCode: errno, reason: "list \(path)") }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-            pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}
-
-/// What `stat` tells of a path, or `nil` when there is nothing there.
-private func fileStatus(_ path: String) -> (size: Int, modified: Int, isRegularFile: Bool)? {
-    var status = stat()
-    guard stat(path, &status) == 0 else { return nil }
-    #if canImport(Darwin)
-    let modified = Int(status.st_mtimespec.tv_sec) * 1_000_000_000 + Int(status.st_mtimespec.tv_nsec)
-    #else
-    let modified = Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec)
-    #endif
-    return (Int(status.st_size), modified, (status.st_mode & S_IFMT) == S_IFREG)
 }

@@ -17,11 +17,21 @@ protocol TransferStorage: Sendable {
     func finalize(_ offer: TransferOffer, digest: TransferDigest) async throws -> ReceivedTransfer
     /// Forgets a partial transfer and its bytes.
     func discard(_ id: TransferID) async
+    /// Forgets a partial transfer that received nothing here for `idle` (expired, or evicted for
+    /// room); a shared storage keeps it if another node wrote to it meanwhile.
+    func discardIdle(_ id: TransferID, idleFor idle: Duration) async
     /// The bytes of the delivered files the storage holds (0 for memory: they are the
     /// application's once delivered).
     func deliveredBytes() async -> Int
     /// Deletes the records of these deliveries (a disk store's `.done` files).
     func forgetDelivered(_ ids: [TransferID]) async
+}
+
+extension TransferStorage {
+    /// A storage of one node: an idle transfer is nobody's.
+    func discardIdle(_ id: TransferID, idleFor idle: Duration) async {
+        await discard(id)
+    }
 }
 
 /// A partial transfer a storage found when it opened (a disk store after a restart).

@@ -3,7 +3,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Where a ``TransferReceiver`` keeps partial transfers until they are whole and verified: in
-/// memory (``memory(limits:clock:)``) or on disk (``disk(directory:limits:overwrite:clock:)``), within
+/// memory (``memory(limits:clock:)``), on disk (``disk(directory:limits:overwrite:clock:)``), or
+/// in a storage several nodes share (``shared(_:directory:limits:overwrite:clock:)``), within
 /// ``TransferStoreLimits``.
 public final class TransferStore: Sendable {
     /// A partial transfer the store keeps.
@@ -51,6 +52,28 @@ public final class TransferStore: Sendable {
         /// Bytes of the files delivered into a disk store's directory, counted against the quota.
         var deliveredBytes = 0
 
+        /// Takes what a shared storage holds of transfer `id` (`state`, `nil` for nothing) over
+        /// what this node remembers: another node may have written more, delivered it, or
+        /// discarded it.
+        mutating func reconcile(_ id: TransferID, with state: SharedTransferState?, now: Duration) -> [TransferID] {
+            switch state {
+            case .delivered(let digest):
+                entries.removeValue(forKey: id)
+                return recordDelivered(id, digest)
+            case .partial(let offer, let held):
+                if var entry = entries[id] {
+                    entry.held = held
+                    entry.synchronized = held
+                    entries[id] = entry
+                } else {
+                    entries[id] = Entry(offer: offer, held: held, synchronized: held, lastActivity: now, lastData: now)
+                }
+            case nil:
+                entries.removeValue(forKey: id)
+            }
+            return []
+        }
+
         /// Records a delivery; returns the records forgotten to make room for it.
         mutating func recordDelivered(_ id: TransferID, _ digest: TransferDigest) -> [TransferID] {
             if delivered.updateValue(digest, forKey: id) == nil { deliveredOrder.append(id) }
@@ -79,6 +102,8 @@ public final class TransferStore: Sendable {
     /// the meta file); the receiver also synchronizes when a connection ends.
     static let synchronizationInterval = 4 << 20
     private let storage: any TransferStorage
+    /// The storage again when it is shared with other nodes, whose state an offer looks up.
+    private let shared: SharedDirectoryTransferStorage?
     private let ledger: NIOLockedValueBox<Ledger>
     /// Time since the store was made, on the injected clock.
     private let elapsed: @Sendable () -> Duration
@@ -87,6 +112,7 @@ public final class TransferStore: Sendable {
                            contents: StoredContents) async
     where C.Duration == Duration {
         self.storage = storage
+        self.shared = storage as? SharedDirectoryTransferStorage
         self.limits = limits
         let start = clock.now
         self.elapsed = { start.duration(to: clock.now) }
@@ -117,6 +143,7 @@ public final class TransferStore: Sendable {
     private init<C: Clock>(storage: MemoryTransferStorage, limits: TransferStoreLimits, clock: C)
     where C.Duration == Duration {
         self.storage = storage
+        self.shared = nil
         self.limits = limits
         let start = clock.now
         self.elapsed = { start.duration(to: clock.now) }
@@ -144,6 +171,35 @@ public final class TransferStore: Sendable {
         return await TransferStore(storage: storage, limits: limits, clock: clock, contents: try await storage.load())
     }
 
+    /// A store whose partial transfers and delivery records are in `storage`, which other nodes
+    /// share (a database): a sender cut off from one node resumes on another from the last
+    /// byte acknowledged, and one that offers a delivered transfer again, to any node, is told it
+    /// arrived. Each chunk is acknowledged once the storage has it. A verified transfer is
+    /// delivered into `directory` on this node — the node where the sender finished — as
+    /// `directory/NAME`; the bytes are assembled in `directory/.holdfast-partial` first.
+    ///
+    /// The limits are kept per node, over the transfers offered to it; a transfer another node
+    /// took is accepted without counting again. When the storage cannot be reached, the receiver
+    /// closes the connection with 1013 (try again later) and the sender comes back.
+    /// - Parameters:
+    ///   - storage: what the nodes share.
+    ///   - directory: where this node delivers files; created if needed.
+    ///   - limits: the bounds this node keeps within.
+    ///   - overwrite: whether a delivered transfer replaces a file of the same name (default
+    ///     `false`: refused with ``TransferRefusal/Code/nameTaken``, before any byte if the file
+    ///     exists when the transfer is offered).
+    ///   - clock: the clock idle times are measured on.
+    /// - Throws: an `IOError` when the directory cannot be created.
+    public static func shared<C: Clock>(_ storage: some SharedTransferStorage, directory: String,
+                                        limits: TransferStoreLimits = .init(), overwrite: Bool = false,
+                                        clock: C = ContinuousClock()) async throws -> TransferStore
+    where C.Duration == Duration {
+        let adapter = SharedDirectoryTransferStorage(shared: storage, directory: directory, overwrite: overwrite)
+        try await adapter.directory.create()
+        let contents = StoredContents(partial: [], delivered: [], deliveredBytes: await adapter.deliveredBytes())
+        return await TransferStore(storage: adapter, limits: limits, clock: clock, contents: contents)
+    }
+
     /// The partial transfers kept now.
     public var partialTransfers: [PartialTransfer] {
         ledger.withLockedValue { ledger in
@@ -156,11 +212,19 @@ public final class TransferStore: Sendable {
     /// ``TransferStoreLimits/abandonedAfter``, oldest first; a kept one passes to `writer` unless
     /// another connection wrote to it within ``TransferStoreLimits/writerTakeoverAfter``.
     /// - Throws: a ``TransferRefusal`` for a bad name, a taken name, a limit, a conflicting
-    ///   offer, or a transfer another connection is writing.
-    func open(_ offer: TransferOffer, by writer: TransferWriter) async throws(TransferRefusal) -> Int {
+    ///   offer, or a transfer another connection is writing; ``TransferStoreUnavailable`` when
+    ///   a shared storage cannot be reached.
+    func open(_ offer: TransferOffer, by writer: TransferWriter) async throws -> Int {
         await discardExpired()
         _ = try TransferName.validated(offer.name)
         guard offer.size >= 0 else { throw TransferRefusal(.transferTooLarge, "negative size") }
+        if let shared {
+            // What any node stored is authoritative: the sender may come from another one.
+            let state = try await shared.state(of: offer.id)
+            let now = elapsed()
+            let forgotten = ledger.withLockedValue { $0.reconcile(offer.id, with: state, now: now) }
+            await storage.forgetDelivered(forgotten)
+        }
         var recounted = false
         while true {
             switch admit(offer, by: writer) {
@@ -173,16 +237,14 @@ public final class TransferStore: Sendable {
                 ledger.withLockedValue { $0.deliveredBytes = delivered }
             case .refused(let refusal):
                 throw refusal
-            case .evicting(let ids):
-                for id in ids { await storage.discard(id) }
+            case .evicting(let evicted):
+                for (id, idle) in evicted { await storage.discardIdle(id, idleFor: idle) }
             case .created:
                 do {
                     try await storage.create(offer)
-                } catch let refusal as TransferRefusal {
-                    ledger.withLockedValue { _ = $0.entries.removeValue(forKey: offer.id) }
-                    throw refusal
                 } catch {
                     ledger.withLockedValue { _ = $0.entries.removeValue(forKey: offer.id) }
+                    if error is TransferRefusal || error is TransferStoreUnavailable { throw error }
                     throw TransferRefusal(.storeFailed, "cannot store the transfer: \(error)")
                 }
                 return 0
@@ -198,9 +260,9 @@ public final class TransferStore: Sendable {
         case created
         /// Refused.
         case refused(TransferRefusal)
-        /// These abandoned transfers were dropped from the ledger to make room: discard their
-        /// bytes and try again.
-        case evicting([TransferID])
+        /// These abandoned transfers, idle for so long, were dropped from the ledger to make
+        /// room: discard their bytes and try again.
+        case evicting([(TransferID, idle: Duration)])
     }
 
     /// The ledger's half of ``open(_:by:)``, under its lock.
@@ -237,13 +299,13 @@ public final class TransferStore: Sendable {
                 let abandoned = ledger.entries.values
                     .filter { limits.mayEvict(idleFor: now - $0.lastData) }
                     .sorted { $0.lastData < $1.lastData }
-                var evicted: [TransferID] = []
+                var evicted: [(TransferID, idle: Duration)] = []
                 var open = ledger.entries.count
                 var freed = reserved
                 for entry in abandoned {
                     guard limits.admission(ofSize: offer.size, openTransfers: open, reservedBytes: freed,
                                            deliveredBytes: ledger.deliveredBytes) != nil else { break }
-                    evicted.append(entry.offer.id)
+                    evicted.append((entry.offer.id, now - entry.lastData))
                     open -= 1
                     freed -= entry.offer.size
                 }
@@ -251,7 +313,7 @@ public final class TransferStore: Sendable {
                                                          deliveredBytes: ledger.deliveredBytes) == nil else {
                     return .refused(refusal)
                 }
-                for id in evicted { ledger.entries.removeValue(forKey: id) }
+                for (id, _) in evicted { ledger.entries.removeValue(forKey: id) }
                 return .evicting(evicted)
             }
             ledger.entries[offer.id] = Entry(offer: offer, held: 0, synchronized: 0, lastActivity: now, lastData: now,
@@ -275,13 +337,14 @@ public final class TransferStore: Sendable {
     /// Writes `data` at `offset` (the receiver placed it at the held offset) for `writer` and
     /// returns the new held offset. Synchronizes a disk store every 4 MiB.
     /// - Throws: a ``TransferRefusal``: the transfer is not kept, or `writer` is not the
-    ///   connection that offered it last (two writers never interleave).
-    func write(_ data: ByteBuffer, to id: TransferID, at offset: Int, by writer: TransferWriter)
-        async throws(TransferRefusal) -> Int
-    {
+    ///   connection that offered it last (two writers never interleave);
+    ///   ``TransferStoreUnavailable`` when a shared storage cannot be reached.
+    func write(_ data: ByteBuffer, to id: TransferID, at offset: Int, by writer: TransferWriter) async throws -> Int {
         try checkWriter(writer, of: id)
         do {
             try await storage.write(data, to: id, at: offset)
+        } catch let error as TransferStoreUnavailable {
+            throw error
         } catch {
             throw TransferRefusal(.storeFailed, "cannot store the transfer: \(error)")
         }
@@ -334,9 +397,9 @@ public final class TransferStore: Sendable {
     /// Verifies a whole transfer against `digest` (and the offer's) by reading back what is
     /// stored, then delivers it; `writer` must be the connection that offered it last. A mismatch
     /// discards the partial transfer.
-    func complete(_ id: TransferID, digest: TransferDigest, by writer: TransferWriter)
-        async throws(TransferRefusal) -> Completion
-    {
+    /// - Throws: a ``TransferRefusal``; ``TransferStoreUnavailable`` when a shared storage
+    ///   cannot be reached (nothing is discarded: the sender finishes again later).
+    func complete(_ id: TransferID, digest: TransferDigest, by writer: TransferWriter) async throws -> Completion {
         enum Found { case entry(Entry), delivered(TransferDigest), none }
         let found = ledger.withLockedValue { ledger -> Found in
             if let entry = ledger.entries[id] { return .entry(entry) }
@@ -359,6 +422,8 @@ public final class TransferStore: Sendable {
         let stored: TransferDigest
         do {
             stored = try await storage.digest(of: id, size: entry.offer.size)
+        } catch let error as TransferStoreUnavailable {
+            throw error
         } catch {
             throw TransferRefusal(.storeFailed, "cannot read the transfer back: \(error)")
         }
@@ -380,6 +445,8 @@ public final class TransferStore: Sendable {
             // transfer gives up its place and reserved bytes.
             await discard(id)
             throw refusal
+        } catch let error as TransferStoreUnavailable {
+            throw error
         } catch {
             throw TransferRefusal(.storeFailed, "cannot deliver the transfer: \(error)")
         }
@@ -402,13 +469,13 @@ public final class TransferStore: Sendable {
     /// that never received a byte in ``TransferStoreLimits/abandonedAfter``.
     public func discardExpired() async {
         let now = elapsed()
-        let expired = ledger.withLockedValue { ledger -> [TransferID] in
+        let expired = ledger.withLockedValue { ledger -> [(TransferID, idle: Duration)] in
             let expired = ledger.entries.values
-                .filter { limits.isExpired(idleFor: now - $0.lastData, held: $0.held) }.map(\.offer.id)
-            for id in expired { ledger.entries.removeValue(forKey: id) }
+                .filter { limits.isExpired(idleFor: now - $0.lastData, held: $0.held) }.map { ($0.offer.id, now - $0.lastData) }
+            for (id, _) in expired { ledger.entries.removeValue(forKey: id) }
             return expired
         }
-        for id in expired { await storage.discard(id) }
+        for (id, idle) in expired { await storage.discardIdle(id, idleFor: idle) }
     }
 
     private static func unknown(_ id: TransferID) -> TransferRefusal {
