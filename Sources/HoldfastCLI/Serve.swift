@@ -124,11 +124,6 @@ struct Serve: AsyncParsableCommand {
             help: "Keep channel history in an SQLite database in this folder, so a restart loses nothing (--mode channels; default: in memory).")
     var historyDirectory: String?
 
-    @Option(name: .customLong("store"), help: ArgumentHelp(
-        "A PostgreSQL database shared by a cluster's nodes: channel history there (--mode channels), so clients that reconnect to another node lose nothing.",
-        valueName: "postgres://USER@HOST:PORT/DB"))
-    var store: String?
-
     @Option(name: .customLong("history-size"), help: "Messages kept per channel for resuming subscribers (--mode channels).")
     var historySize = ChannelHistoryLimits().maxMessages
 
@@ -226,13 +221,9 @@ struct Serve: AsyncParsableCommand {
         guard filesMaxOpenPerConnection > 0 else { throw ValidationError("--files-max-open-per-connection must be positive") }
         if overwrite, mode != .files { throw Terminal.fail("--overwrite is for --mode files") }
         guard filesIdleTimeout > 0 else { throw ValidationError("--files-idle-timeout must be positive") }
-        if let store {
-            if mode != .files { throw Terminal.fail("--store is for --mode files") }
-            do { _ = try PostgresLocation(url: store) } catch { throw Terminal.fail("--store: \(error)") }
-        }
         if mode != .channels, historyDirectory != nil { throw Terminal.fail("--history-dir is for --mode channels") }
         if let store {
-            guard mode == .channels else { throw Terminal.fail("--store is for --mode channels") }
+            guard mode == .files || mode == .channels else { throw Terminal.fail("--store is for --mode files and --mode channels") }
             guard historyDirectory == nil else { throw Terminal.fail("--store and --history-dir name two places for the history; choose one") }
             do { _ = try PostgresLocation(url: store) } catch { throw Terminal.fail("--store: \(error)") }
         }
