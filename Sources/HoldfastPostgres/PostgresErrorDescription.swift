@@ -17,8 +17,13 @@ extension PSQLError {
 struct PostgresFailure: Error, CustomStringConvertible {
     let description: String
 
-    /// `error` itself when it describes itself already, else a readable wrapper.
+    /// `error` itself when it describes itself already, else a readable wrapper; a failed
+    /// transaction is described by the error that failed it (its begin, a query, its commit).
     static func readable(_ error: any Error) -> any Error {
+        if let transaction = error as? PostgresTransactionError,
+           let cause = transaction.beginError ?? transaction.closureError ?? transaction.commitError {
+            return readable(cause)
+        }
         guard let postgres = error as? PSQLError else { return error }
         return PostgresFailure(description: postgres.readableDescription)
     }

@@ -1,5 +1,6 @@
 import HoldfastTransfer
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
@@ -219,24 +220,37 @@ public final class PostgresTransferStorage: SharedTransferStorage, Service {
 
     /// Runs `body`, failing with ``TimedOut`` when it takes longer than ``operationTimeout``
     /// (waiting for a connection to a database that is down, for instance).
+    ///
+    /// The caller is answered at the deadline even if `body` does not end: a query whose
+    /// connection the database closed mid-way can stay unanswered (seen with PostgresNIO 1.33 when
+    /// PostgreSQL restarts), and a receiver waiting on it would hold its sender, and the node's
+    /// shutdown, for ever. `body` runs in a task of its own, cancelled at the deadline and left to
+    /// end when it can.
     @discardableResult
     private func bounded<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
         let timeout = operationTimeout
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask {
+        let waiting = NIOLockedValueBox<CheckedContinuation<Result, any Error>?>(nil)
+        let deadline = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        return try await withCheckedThrowingContinuation { continuation in
+            waiting.withLockedValue { $0 = continuation }
+            let work = Task {
+                let result: Swift.Result<Result, any Error>
                 do {
-                    return try await body()
+                    result = .success(try await body())
                 } catch {
-                    throw PostgresFailure.readable(error)
+                    result = .failure(PostgresFailure.readable(error))
+                }
+                deadline.withLockedValue { $0 }?.cancel()
+                waiting.withLockedValue { $0.take() }?.resume(with: result)
+            }
+            deadline.withLockedValue { deadline in
+                deadline = Task {
+                    guard (try? await Task.sleep(for: timeout)) != nil,
+                          let caller = waiting.withLockedValue({ $0.take() }) else { return }
+                    work.cancel()  // A lease still waiting gives up.
+                    caller.resume(throwing: TimedOut(timeout: timeout))
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else { throw TimedOut(timeout: timeout) }
-            return result
         }
     }
 }

@@ -13,8 +13,9 @@ struct ClusterTransferTests {
         ["--mode", "files", "--files-dir", directory, "--store", database.url, "--max-message-size", "65536"]
     }
 
-    @Test("a send cut off by node A's 1001 resumes on node B from the byte the database holds; B writes the file, A nothing")
-    func resumesOnAnotherNode() async throws {
+    @Test("a send cut off by node A's end resumes on node B from the byte the database holds; B writes the file, A nothing",
+          arguments: [SIGTERM, SIGKILL])
+    func resumesOnAnotherNode(ending signal: Int32) async throws {
         try await PostgresServer.with { database in
             try await withTemporaryDirectory { directory in
                 let size = 48 << 20
@@ -28,11 +29,12 @@ struct ClusterTransferTests {
                 async let first = HoldfastTool.run(["send", nodeA.url(), directory + "/big.bin", "--max-attempts", "0"],
                                                    limit: .seconds(120))
                 let heldAtStop = try await Self.waitUntilHeld(atLeast: size / 4, in: database)
-                nodeA.stop(signal: SIGTERM)
+                nodeA.stop(signal: signal)
                 let stopped = ContinuousClock.now
                 let firstRun = try await first
                 #expect(firstRun.status == 1, "\(firstRun.stderr)")
                 let acknowledged = Self.lastProgress(in: firstRun.stderr)
+                // Graceful or not, what A acknowledged is in the database.
                 let held = try #require(Int(try await database.psql("SELECT held FROM holdfast_transfer_partial")))
 
                 let second = try await HoldfastTool.run(["send", nodeB.url(), directory + "/big.bin"], limit: .seconds(120))
@@ -54,8 +56,8 @@ struct ClusterTransferTests {
                 #expect(try await database.psql("SELECT count(*) FROM holdfast_transfer_chunks") == "0")
                 #expect(try await database.psql("SELECT digest FROM holdfast_transfer_delivered") == digest.description)
                 print("""
-                    cluster resume: \(size) bytes; A stopped at \(heldAtStop) held (\(stopped - started) in), \
-                    first sender's last progress line \(acknowledged), held after A's 1001 \(held), \
+                    cluster resume (signal \(signal)): \(size) bytes; A stopped at \(heldAtStop) held (\(stopped - started) in), \
+                    first sender's last progress line \(acknowledged), held after A ended \(held), \
                     B resumed at \(resumedAt), \(onWire) bytes on the wire to B; \(ContinuousClock.now - started) in all
                     """)
             }
@@ -86,7 +88,7 @@ struct ClusterTransferTests {
         }
     }
 
-    @Test("PostgreSQL restarted mid-transfer: the node answers 1013, the sender comes back and completes")
+    @Test("PostgreSQL restarted mid-transfer: the send completes, at most one window sent again")
     func survivesDatabaseRestart() async throws {
         try await PostgresServer.with { database in
             try await withTemporaryDirectory { directory in
@@ -98,7 +100,10 @@ struct ClusterTransferTests {
                 try await database.restart()
                 let run = try await sent
                 #expect(run.status == 0, "\(run.stderr)")
-                #expect(run.stderr.contains("1013"), "\(run.stderr)")
+                // The node waited for the database (an operation may wait 5 s) or closed with 1013 and
+                // the sender came back: either way, at most one window (4 MiB) went twice.
+                let sentAgain = try #require(Self.number(in: run.stderr, after: "bytes on the wire, "), "\(run.stderr)")
+                #expect(sentAgain <= 4 << 20, "\(run.stderr)")
                 #expect(try await digestOfFile(directory + "/inbox/big.bin") == digest)
                 print("database restart: restarted at \(heldAtRestart) held; sender: \(run.stderr.split(separator: "\n").suffix(3))")
             }
