@@ -30,6 +30,12 @@ struct RollingRestartTests {
         return try #require(try JSONDecoder().decode(Recoveries.self, from: Data(response.body.utf8)).channels?.statistics)
     }
 
+    /// The WebSocket connections `node` holds now, from `/status.json`.
+    static func connections(of node: ServeProcess) async throws -> Int {
+        struct Status: Decodable { let connections: Int }
+        return try JSONDecoder().decode(Status.self, from: Data(try await node.get("/status.json").body.utf8)).connections
+    }
+
     /// Waits until the nodes hold a subscription for every subscriber.
     static func waitForSubscriptions(on nodes: [ServeProcess]) async throws {
         try await withTimeout("\(subscriberCount) subscriptions over the nodes", limit: .seconds(60)) {
@@ -126,6 +132,78 @@ struct RollingRestartTests {
             // stopped node's subscribers (about a third of 200), none unrecovered.
             #expect(recoveries >= Self.subscriberCount / 2)
             #expect(recoveriesFailed == 0)
+        }
+    }
+
+    @Test("a 64 MiB holdfast send through nginx across the same rolling restart, a SIGKILL and a PostgreSQL restart: verified digest, at most one window sent again per interruption")
+    func transferAcrossRollingRestart() async throws {
+        try await PostgresServer.with { postgres in
+            try await withTemporaryDirectory { directory in
+                let size = 64 << 20
+                let window = 4 << 20
+                let digest = ClusterTransferTests.writeSeededFile(directory + "/big.bin", size: size)
+                // 16 KiB messages: 4,096 chunks, each a transaction, so the send outlasts the restarts.
+                let arguments = { (index: Int) in
+                    ["--mode", "files", "--files-dir", directory + "/node-\(index)", "--store", postgres.url,
+                     "--max-message-size", "16384", "--shutdown-spread", "1", "--drain-timeout", "5"]
+                }
+                var nodes: [ServeProcess] = []
+                for index in 0..<3 { nodes.append(try await ServeProcess.start(arguments(index))) }
+                let ports = nodes.map(\.port)
+                let nginx = try await NginxServer.start(upstreams: ports)
+                var interruptionsBeforeTheEnd = 0
+                do {
+                    async let sending = HoldfastTool.run(["send", nginx.url(), directory + "/big.bin", "--window", String(window),
+                                                          "--max-attempts", "50"], limit: .seconds(240))
+                    // Each step once the transfer has moved on since the last: every node in turn
+                    // gracefully, one killed, then the database.
+                    var held = try await ClusterTransferTests.waitUntilHeld(atLeast: 1, in: postgres)
+                    for step in 0..<5 {
+                        held = try await ClusterTransferTests.waitUntilHeld(atLeast: held + size / 20, in: postgres)
+                        guard held < size else { break }
+                        interruptionsBeforeTheEnd += 1
+                        switch step {
+                        case 0, 1, 2:
+                            nodes[step].stop(signal: SIGTERM)
+                            nodes[step] = try await ChannelRestartTests.restart(arguments(step), port: ports[step])
+                        case 3:
+                            // The kill goes to the node the sender is on.
+                            var target = 0
+                            for (index, node) in nodes.enumerated() where try await Self.connections(of: node) > 0 { target = index }
+                            nodes[target].stop(signal: SIGKILL)
+                            nodes[target] = try await ChannelRestartTests.restart(arguments(target), port: ports[target])
+                        default:
+                            try await postgres.restart()
+                        }
+                    }
+                    let run = try await sending
+                    #expect(run.status == 0, "\(run.stderr)")
+                    #expect(run.stdout == "sent big.bin: \(size) bytes, sha256 \(digest), confirmed by the receiver\n")
+                    // Exactly one node wrote the file, whole.
+                    let written = (0..<3).filter { FileManager.default.fileExists(atPath: directory + "/node-\($0)/big.bin") }
+                    #expect(written.count == 1)
+                    if let node = written.first {
+                        #expect(try await digestOfFile(directory + "/node-\(node)/big.bin") == digest)
+                    }
+                    // The report: "… N bytes on the wire, R sent again; chunk size C; S connection(s)".
+                    let report = try #require(run.stderr.split(separator: "\n").last { $0.contains("connection(s)") }.map(String.init),
+                                              "\(run.stderr)")
+                    let resent = try #require(ClusterTransferTests.number(in: report, after: "bytes on the wire, "), "\(report)")
+                    let sessions = try #require(report.split(separator: " ").dropLast().last.flatMap { Int($0) }, "\(report)")
+                    // Each interruption (a graceful stop, the kill, the database restart) cost the
+                    // sender at most one window; the kill and at least one stop reached it.
+                    #expect(sessions >= 3, "\(run.stderr)")
+                    #expect(resent <= (sessions - 1) * window, "\(run.stderr)")
+                    #expect(interruptionsBeforeTheEnd == 5, "the send ended before every restart: make it slower")
+                    print("rolling transfer: \(run.stderr.split(separator: "\n").suffix(2).joined(separator: " | "))")
+                } catch {
+                    for node in nodes { node.stop(signal: SIGTERM) }
+                    await nginx.stop()
+                    throw error
+                }
+                for node in nodes { node.stop(signal: SIGTERM) }
+                await nginx.stop()
+            }
         }
     }
 }
