@@ -41,7 +41,8 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 install_if_missing /usr/bin/pgbench postgresql-contrib
 
-# Starts `holdfast serve --mode channels` with the options in "$@"; prints its port.
+# Starts `holdfast serve --mode channels` with the options in "$@"; sets PORT to its port.
+# (Not in a subshell: NODES must keep its PID for the cleanup.)
 start_node() {
     local log="$WORK/node-${#NODES[@]}"
     "$BUILD/holdfast" serve --mode channels --port 0 --threads 1 "$@" > "$log.out" 2> "$log.err" &
@@ -50,7 +51,8 @@ start_node() {
         grep -q listening "$log.out" 2>/dev/null && break
         sleep 0.05
     done
-    grep -m1 -o 'listening on ws://[^ ]*' "$log.out" | sed 's/.*://' || { cat "$log.err" >&2; return 1; }
+    PORT="$(grep -m1 -o 'listening on ws://[^ ]*' "$log.out" | sed 's/.*://')"
+    [ -n "$PORT" ] || { cat "$log.err" >&2; return 1; }
 }
 
 stop_nodes() {
@@ -66,7 +68,7 @@ pg_start "$WORK/pg"
 echo "PostgreSQL $(psql -X -A -t -h 127.0.0.1 -p "$PG_PORT" -U holdfast -c 'SHOW server_version' holdfast) at $PG_URL"
 
 PORTS=()
-for _ in 1 2 3; do PORTS+=("$(start_node --store "$PG_URL")"); done
+for _ in 1 2 3; do start_node --store "$PG_URL"; PORTS+=("$PORT"); done
 
 # 1. pgbench with the store's statement, one publication per statement, on the tables the nodes made.
 {
@@ -95,7 +97,7 @@ echo "$STEADY"
 stop_nodes
 
 # 4. One in-memory node, top speed.
-PORT="$(start_node)"
+start_node
 MEMORY="$("$BUILD/channel-load" fanout -n "$SUBSCRIBERS" -c "$CHANNELS" --json -p "$PUBLISHES" -l memory-top "ws://127.0.0.1:$PORT/")" \
     || { echo "$MEMORY"; exit 1; }
 echo "$MEMORY"
