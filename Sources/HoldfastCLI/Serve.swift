@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
                 --store postgres://holdfast@db/holdfast        # a node of several
               holdfast serve --mode channels                   # history in memory
               holdfast serve --mode channels --history-dir state --history-size 100000
-              holdfast serve --mode channels --store postgres://holdfast@127.0.0.1:5432/holdfast
+              holdfast serve --mode channels --store postgres://holdfast@db/holdfast
               holdfast serve --host :: --port 9001 --max-message-size 16777216
               holdfast serve --stream --max-frame-size 1048576 \\
                 --max-message-size 1073741824

@@ -20,11 +20,11 @@ import PostgresNIO
 ///
 /// A batch is one transaction: the channels' rows are locked in name order (so nodes appending
 /// to the same channels never deadlock), their counters advanced, the publications inserted.
-/// Publish ids are remembered for ``ChannelHistoryLimits/publishIDWindow`` in a table, so a
+/// Publish ids are remembered for `ChannelHistoryLimits.publishIDWindow` in a table, so a
 /// publish retried on another node after a lost acknowledgement is stored once. The schema is
 /// created (and its version checked) on ``open(_:limits:pollInterval:logger:)``; history is
 /// trimmed by count and age. While PostgreSQL cannot be reached, operations fail at once with
-/// ``ChannelStoreError/unavailable(_:)`` (retryable for clients) and ``health`` says why.
+/// `ChannelStoreError.unavailable` (retryable for clients) and ``health`` says why.
 public final class PostgresChannelStore: SharedChannelStore {
     public let limits: ChannelHistoryLimits
     public let pollInterval: Duration
@@ -65,10 +65,12 @@ public final class PostgresChannelStore: SharedChannelStore {
 
     /// Connects to `location`, creates or checks the tables, and returns the store.
     /// - Parameters:
-    ///   - limits: history kept per channel, by count and age (``ChannelHistoryLimits/maxBytes``
+    ///   - location: the database, from a `postgres://` URL.
+    ///   - limits: history kept per channel, by count and age (`ChannelHistoryLimits.maxBytes`
     ///     is for the in-memory store), ids remembered, channels allowed.
     ///   - pollInterval: how often the hub asks where the followed channels stand. Default 1 s.
-    /// - Throws: ``ChannelStoreError/unavailable(_:)`` when PostgreSQL cannot be reached or its
+    ///   - logger: where the store says that PostgreSQL went out of reach and came back.
+    /// - Throws: `ChannelStoreError.unavailable` when PostgreSQL cannot be reached or its
     ///   tables were written by a newer version.
     public static func open(_ location: PostgresLocation, limits: ChannelHistoryLimits = .init(),
                             pollInterval: Duration = .seconds(1),

@@ -38,7 +38,7 @@ final class PostgresReachability: Sendable {
     /// What failed, while PostgreSQL cannot be reached; `nil` when it can.
     var problem: String? { state.withLockedValue { $0.problem } }
 
-    /// Throws ``ChannelStoreError/unavailable(_:)`` at once while PostgreSQL cannot be reached.
+    /// Throws `ChannelStoreError.unavailable` at once while PostgreSQL cannot be reached.
     func check() throws(ChannelStoreError) {
         if let problem { throw .unavailable(problem) }
     }

@@ -19,7 +19,7 @@ import ServiceLifecycle
 ///
 /// Each chunk is written in one transaction (the row of the partial transfer locked, so writes
 /// to one transfer take turns) and acknowledged only once committed; the bytes held never go
-/// back, and a chunk written again is skipped. The tables are in ``PostgresTransferSchema``
+/// back, and a chunk written again is skipped. The tables are in `PostgresTransferSchema`
 /// (created by ``open(_:abandonedAfter:deliveriesKept:operationTimeout:logger:)``). An operation that cannot reach the
 /// database within ``operationTimeout`` throws, and the receiver asks the sender to come back.
 public final class PostgresTransferStorage: SharedTransferStorage, Service {
@@ -41,7 +41,7 @@ public final class PostgresTransferStorage: SharedTransferStorage, Service {
         self.client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
     }
 
-    /// Connects to `location` once to create or check the tables (see ``PostgresTransferSchema``)
+    /// Connects to `location` once to create or check the tables (see `PostgresTransferSchema`)
     /// and to delete what was abandoned, and returns a storage over a pool of connections that
     /// ``run()`` runs.
     /// - Parameters:

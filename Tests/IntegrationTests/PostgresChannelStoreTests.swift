@@ -104,19 +104,22 @@ struct PostgresChannelStoreTests {
     @Test("history is trimmed by count and by age; offsets go on from the top")
     func trimming() async throws {
         try await PostgresServer.with { server in
-            let store = try await Self.open(server, limits: ChannelHistoryLimits(maxMessages: 5, maxAge: .seconds(1)))
-            _ = try await store.append((1...12).map { ChannelPublishRequest(channel: "t", message: .text("\($0)")) })
-            try await store.trim()
-            #expect(try await Self.offsets(of: store, "t") == [8, 9, 10, 11, 12])
-            #expect(try await store.state(of: "t") == ChannelStreamState(position: StreamPosition(epoch: store.epoch, offset: 12),
-                                                                        oldestRetained: 8))
+            let byCount = try await Self.open(server, limits: ChannelHistoryLimits(maxMessages: 5))
+            _ = try await byCount.append((1...12).map { ChannelPublishRequest(channel: "t", message: .text("\($0)")) })
+            try await byCount.trim()
+            #expect(try await Self.offsets(of: byCount, "t") == [8, 9, 10, 11, 12])
+            #expect(try await byCount.state(of: "t") == ChannelStreamState(position: StreamPosition(epoch: byCount.epoch, offset: 12),
+                                                                          oldestRetained: 8))
+            try await byCount.close()
+            // Another node keeping one second of history trims the same table by age.
+            let byAge = try await Self.open(server, limits: ChannelHistoryLimits(maxAge: .seconds(1)))
             try await Task.sleep(for: .milliseconds(1300))
-            try await store.trim()
-            #expect(try await Self.offsets(of: store, "t") == [])
-            #expect(try await store.state(of: "t").oldestRetained == 13)
-            #expect(try await store.append([ChannelPublishRequest(channel: "t", message: .text("next"))])
+            try await byAge.trim()
+            #expect(try await Self.offsets(of: byAge, "t") == [])
+            #expect(try await byAge.state(of: "t").oldestRetained == 13)
+            #expect(try await byAge.append([ChannelPublishRequest(channel: "t", message: .text("next"))])
                 .map(\.position.offset) == [13])
-            try await store.close()
+            try await byAge.close()
         }
     }
 

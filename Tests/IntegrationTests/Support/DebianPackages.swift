@@ -19,9 +19,13 @@ enum DebianPackages {
         return URL(fileURLWithPath: found)
     }
 
+    private static let installs = OneAtATime()
+
     /// Installs `package` with `apt-get` (one install at a time; tests run in parallel).
     private static func install(_ package: String) async throws {
-        try await InstallQueue.shared.run {
+        await installs.acquire()
+        defer { Task { await installs.release() } }
+        do {
             let environment = ProcessInfo.processInfo.environment.merging(["DEBIAN_FRONTEND": "noninteractive"]) { $1 }
             var run = try await ProcessRun.run(URL(fileURLWithPath: "/usr/bin/apt-get"), ["install", "-y", "-q", package],
                                                environment: environment, limit: .seconds(600))
@@ -49,19 +53,20 @@ enum DebianPackages {
     }
 }
 
-/// Runs installs one after another.
-private actor InstallQueue {
-    static let shared = InstallQueue()
+/// Lets one holder at a time through: installs run one after another, and so do the tests that
+/// start a PostgreSQL (each also starts nodes and clients; all at once, they starved the
+/// timing-bound tests running beside them on 2 cores).
+actor OneAtATime {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    func run(_ body: @Sendable () async throws -> Void) async throws {
+    func acquire() async {
         while busy { await withCheckedContinuation { waiting.append($0) } }
         busy = true
-        defer {
-            busy = false
-            if !waiting.isEmpty { waiting.removeFirst().resume() }
-        }
-        try await body()
+    }
+
+    func release() {
+        busy = false
+        if !waiting.isEmpty { waiting.removeFirst().resume() }
     }
 }

@@ -25,9 +25,21 @@ final class PostgresServer: ThrowAwayServer {
         self.port = port
     }
 
-    /// Starts a server for the duration of `body`, then stops it and removes its folder.
+    /// The tests that run a PostgreSQL (with their nodes, clients, nginx) run one at a time.
+    private static let oneAtATime = OneAtATime()
+
+    /// Starts a server for the duration of `body`, then stops it and removes its folder. One
+    /// such test runs at a time; the others wait for it.
     static func with<Result: Sendable>(_ body: (PostgresServer) async throws -> Result) async throws -> Result {
-        try await start().stopping(after: body)
+        await oneAtATime.acquire()
+        do {
+            let result = try await start().stopping(after: body)
+            await oneAtATime.release()
+            return result
+        } catch {
+            await oneAtATime.release()
+            throw error
+        }
     }
 
     /// Makes a new data folder and starts the server on a free port.
