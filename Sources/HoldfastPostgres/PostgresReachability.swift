@@ -48,6 +48,7 @@ final class PostgresReachability: Sendable {
     /// Returns the error to throw.
     func failed(_ error: any Error, doing what: String) -> ChannelStoreError {
         if let storeError = error as? ChannelStoreError { return storeError }
+        if error is CancellationError { return .unavailable("cancelled while trying to \(what)") }
         let reason = "PostgreSQL: cannot \(what): \(Self.describe(error))"
         guard Self.isConnectionFailure(error) else { return .unavailable(reason) }
         let startProbe = state.withLockedValue { state -> Bool in
@@ -117,28 +118,56 @@ func sleepBeforeRetry(_ attempt: Int) async {
     try? await Task.sleep(for: .milliseconds(Int(Double.random(in: 0.05...max(0.05, ceiling)) * 1000)))
 }
 
-/// Runs `operation`, but gives up after `limit`: the caller gets ``TimedOut`` and the operation
-/// is cancelled (a connection it waits for is no longer asked for; a transaction that checks
-/// for cancellation rolls back) and finishes on its own.
+/// Runs `operation`, but gives up after `limit`, or when the calling task is cancelled (a hub
+/// shutting down does not wait for a trim stuck on a dead connection): the caller gets
+/// ``TimedOut`` or `CancellationError` and the operation is cancelled (a connection it waits for
+/// is no longer asked for; a transaction that checks for cancellation rolls back) and finishes on
+/// its own.
 func withTimeLimit<Result: Sendable>(_ limit: Duration,
                                      _ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
-    let waiter = NIOLockedValueBox<CheckedContinuation<Result, any Error>?>(nil)
-    return try await withCheckedThrowingContinuation { continuation in
-        waiter.withLockedValue { $0 = continuation }
-        let work = NIOLockedValueBox<Task<Void, Never>?>(nil)
-        let timer = Task {
-            guard (try? await Task.sleep(for: limit)) != nil,
-                  let continuation = waiter.withLockedValue({ $0.take() }) else { return }
-            work.withLockedValue { $0 }?.cancel()
-            continuation.resume(throwing: TimedOut(limit: limit))
+    let waiter = NIOLockedValueBox(TimeLimitWaiter<Result>())
+    let finish: @Sendable (Swift.Result<Result, any Error>) -> Void = { result in
+        let (continuation, work, timer) = waiter.withLockedValue { state in
+            defer { state.continuation = nil }
+            return (state.continuation, state.work, state.timer)
         }
-        work.withLockedValue { $0 = Task {
-            let result: Swift.Result<Result, any Error>
-            do { result = .success(try await operation()) } catch { result = .failure(error) }
-            timer.cancel()
-            waiter.withLockedValue { $0.take() }?.resume(with: result)
-        } }
+        guard let continuation else { return }
+        if case .failure = result { work?.cancel() }
+        timer?.cancel()
+        continuation.resume(with: result)
     }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            let cancelledAlready = waiter.withLockedValue { state in
+                state.continuation = continuation
+                return state.cancelled
+            }
+            guard !cancelledAlready else { return finish(.failure(CancellationError())) }
+            let timer = Task {
+                guard (try? await Task.sleep(for: limit)) != nil else { return }
+                finish(.failure(TimedOut(limit: limit)))
+            }
+            let work = Task {
+                do { finish(.success(try await operation())) } catch { finish(.failure(error)) }
+            }
+            waiter.withLockedValue { state in
+                state.timer = timer
+                state.work = work
+            }
+        }
+    } onCancel: {
+        waiter.withLockedValue { $0.cancelled = true }
+        finish(.failure(CancellationError()))
+    }
+}
+
+/// The caller of ``withTimeLimit(_:_:)``, until the first of the result, the time limit and
+/// cancellation resumes it, and the tasks to cancel then.
+private struct TimeLimitWaiter<Result: Sendable> {
+    var continuation: CheckedContinuation<Result, any Error>?
+    var cancelled = false
+    var work: Task<Void, Never>?
+    var timer: Task<Void, Never>?
 }
 
 /// An operation on PostgreSQL took longer than its limit.

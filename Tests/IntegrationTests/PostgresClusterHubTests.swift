@@ -154,4 +154,25 @@ struct PostgresClusterHubTests {
             }
         }
     }
+
+    @Test("a node whose PostgreSQL is gone still shuts down at once on SIGTERM (nothing waits for a dead connection)")
+    func shutdownWithoutPostgres() async throws {
+        try await PostgresServer.with { server in
+            let node = try await ServeProcess.start(["--mode", "channels", "--store", server.url])
+            try await withChannelsPeer(port: node.port) { peer in
+                try await peer.send(.publish(channel: "gone", id: "g-1", message: .text("kept")))
+                guard case .ack = try await peer.next() else { throw ChannelsPeer.ConnectionEnded() }
+                try await peer.send(.subscribe(channel: "gone", since: nil))
+                guard case .subscribed = try await peer.next() else { throw ChannelsPeer.ConnectionEnded() }
+                await server.stopForRestart()
+                // The node's periodic trim and poll are now stuck on connections to nowhere.
+                try await Task.sleep(for: .seconds(2))
+                let clock = ContinuousClock()
+                let started = clock.now
+                #expect(node.stop(signal: SIGTERM) == 0)
+                #expect(clock.now - started < .seconds(8), "shutdown took \(clock.now - started)")
+            }
+            try await server.startAfterRestart()
+        }
+    }
 }

@@ -102,6 +102,7 @@ public final class ChannelHub: Service, Sendable {
         while !Task.isCancelled {
             guard (try? await Task.sleep(for: configuration.trimInterval)) != nil else { return }
             do { try await store.trim() } catch {
+                guard !Task.isCancelled else { return }
                 logger.warning("trimming channel history failed", metadata: ["error": "\(error)"])
             }
         }
