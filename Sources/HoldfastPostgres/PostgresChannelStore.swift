@@ -85,7 +85,7 @@ public final class PostgresChannelStore: SharedChannelStore {
                                         client: client, clientRun: clientRun, logger: logger)
         } catch {
             clientRun.cancel()
-            throw ChannelStoreError.unavailable("cannot open the channel tables in \(location): \(PostgresReachability.describe(error))")
+            throw ChannelStoreError.unavailable("cannot open the channel tables in \(location): \(PostgresFailure.readable(error))")
         }
     }
 
@@ -107,7 +107,7 @@ public final class PostgresChannelStore: SharedChannelStore {
         for statement in schemaStatements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
         try await connection.query("""
             INSERT INTO holdfast_meta (key, value) VALUES ('channels_schema_version', \(String(schemaVersion))),
-                ('channels_epoch', \(randomEpoch())) ON CONFLICT (key) DO NOTHING
+                ('channels_epoch', \(randomIdentifier())) ON CONFLICT (key) DO NOTHING
             """, logger: logger)
         guard let epoch = try await meta("channels_epoch", on: connection, logger: logger) else {
             throw ChannelStoreError.unavailable("holdfast_meta holds no channels_epoch")
@@ -140,12 +140,6 @@ public final class PostgresChannelStore: SharedChannelStore {
         """,
         "CREATE INDEX IF NOT EXISTS holdfast_publish_ids_stored_at ON holdfast_publish_ids (stored_at)",
     ]
-
-    private static func randomEpoch() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let digits = String(generator.next() as UInt64, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
 
     // MARK: - Appending
 
@@ -198,7 +192,7 @@ public final class PostgresChannelStore: SharedChannelStore {
                 appendedSinceTrim.withLockedValue { set in for request in requests { set.insert(request.channel.value) } }
                 return receipts
             } catch {
-                let cause = Self.cause(of: error)
+                let cause = PostgresFailure.cause(of: error)
                 // Another node took the same locks in another order, or stored the same publish
                 // id first: the batch is tried again (the id is then found as stored).
                 if attempt < 5, cause is PublishIDRace || (cause as? PSQLError).map(Self.isConflict) == true { continue }
@@ -209,12 +203,6 @@ public final class PostgresChannelStore: SharedChannelStore {
 
     /// A publish id stored by another node between this batch's lookup and its insert.
     private struct PublishIDRace: Error {}
-
-    /// What failed in a transaction: the statement's error rather than the wrapper's.
-    static func cause(of error: any Error) -> any Error {
-        guard let failed = error as? PostgresTransactionError else { return error }
-        return failed.closureError ?? failed.beginError ?? failed.commitError ?? error
-    }
 
     private static func isConflict(_ error: PSQLError) -> Bool {
         // 40001 serialization failure, 40P01 deadlock, 23505 unique violation (a publish id).
@@ -303,7 +291,7 @@ public final class PostgresChannelStore: SharedChannelStore {
         let rows = try await connection.query("""
             SELECT channel, publish_id, "offset" FROM holdfast_publish_ids
             WHERE (channel, publish_id) IN (SELECT * FROM unnest(\(keyed.map(\.0))::text[], \(keyed.map(\.1))::text[]))
-              AND stored_at > now() - make_interval(secs => \(limits.publishIDWindow.seconds))
+              AND stored_at > now() - make_interval(secs => \(limits.publishIDWindow.postgresSeconds))
             """, logger: logger)
         var remembered: [PublishKey: UInt64] = [:]
         for try await (channel, id, offset) in rows.decode((String, String, Int64).self) {
@@ -330,7 +318,7 @@ public final class PostgresChannelStore: SharedChannelStore {
             SELECT channel, publish_id, "offset", now()
             FROM unnest(\(channels)::text[], \(ids)::text[], \(idOffsets)::bigint[]) AS i(channel, publish_id, "offset")
             ON CONFLICT (channel, publish_id) DO UPDATE SET "offset" = excluded."offset", stored_at = excluded.stored_at
-            WHERE p.stored_at <= now() - make_interval(secs => \(limits.publishIDWindow.seconds))
+            WHERE p.stored_at <= now() - make_interval(secs => \(limits.publishIDWindow.postgresSeconds))
             RETURNING 1
             """, logger: logger)
         var written = 0
@@ -459,10 +447,10 @@ public final class PostgresChannelStore: SharedChannelStore {
                         """, logger: logger)
                 }
                 try await client.query("""
-                    DELETE FROM holdfast_publications WHERE published_at < now() - make_interval(secs => \(limits.maxAge.seconds))
+                    DELETE FROM holdfast_publications WHERE published_at < now() - make_interval(secs => \(limits.maxAge.postgresSeconds))
                     """, logger: logger)
                 try await client.query("""
-                    DELETE FROM holdfast_publish_ids WHERE stored_at < now() - make_interval(secs => \(limits.publishIDWindow.seconds))
+                    DELETE FROM holdfast_publish_ids WHERE stored_at < now() - make_interval(secs => \(limits.publishIDWindow.postgresSeconds))
                     """, logger: logger)
             }
         } catch {
@@ -475,13 +463,5 @@ public final class PostgresChannelStore: SharedChannelStore {
         reachability.close()
         listener.withLockedValue { $0 }?.cancel()
         clientRun.cancel()
-    }
-}
-
-extension Duration {
-    /// Seconds, with fractions, as PostgreSQL's `make_interval(secs => …)` takes them.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

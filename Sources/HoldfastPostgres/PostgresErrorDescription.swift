@@ -7,7 +7,7 @@ extension PSQLError {
     /// neither the query nor the password.
     var readableDescription: String {
         var parts = ["PostgreSQL error: \(code)"]
-        if let message = serverInfo?[.message] { parts.append(message) }
+        if let message = serverInfo?[.message] { parts.append("\(message) (SQLSTATE \(serverInfo?[.sqlState] ?? "?"))") }
         if let underlying { parts.append("\(underlying)") }
         return parts.joined(separator: ": ")
     }
@@ -20,11 +20,16 @@ struct PostgresFailure: Error, CustomStringConvertible {
     /// `error` itself when it describes itself already, else a readable wrapper; a failed
     /// transaction is described by the error that failed it (its begin, a query, its commit).
     static func readable(_ error: any Error) -> any Error {
-        if let transaction = error as? PostgresTransactionError,
-           let cause = transaction.beginError ?? transaction.closureError ?? transaction.commitError {
-            return readable(cause)
-        }
-        guard let postgres = error as? PSQLError else { return error }
+        let cause = cause(of: error)
+        guard let postgres = cause as? PSQLError else { return cause }
         return PostgresFailure(description: postgres.readableDescription)
+    }
+
+    /// What failed: for a transaction, the error of its begin, a query or its commit, rather
+    /// than the wrapper; any other error itself.
+    static func cause(of error: any Error) -> any Error {
+        guard let transaction = error as? PostgresTransactionError,
+              let cause = transaction.beginError ?? transaction.closureError ?? transaction.commitError else { return error }
+        return cause
     }
 }

@@ -1,4 +1,5 @@
 import HoldfastChannels
+import HoldfastCore
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -49,7 +50,7 @@ final class PostgresReachability: Sendable {
     func failed(_ error: any Error, doing what: String) -> ChannelStoreError {
         if let storeError = error as? ChannelStoreError { return storeError }
         if error is CancellationError { return .unavailable("cancelled while trying to \(what)") }
-        let reason = "PostgreSQL: cannot \(what): \(Self.describe(error))"
+        let reason = "PostgreSQL: cannot \(what): \(PostgresFailure.readable(error))"
         guard Self.isConnectionFailure(error) else { return .unavailable(reason) }
         let startProbe = state.withLockedValue { state -> Bool in
             if state.problem == nil { state.problem = reason }
@@ -86,7 +87,7 @@ final class PostgresReachability: Sendable {
                 logger.notice("PostgreSQL is reachable again", metadata: ["attempts": "\(attempt)"])
                 return
             } catch {
-                state.withLockedValue { $0.problem = "PostgreSQL: out of reach: \(Self.describe(error))" }
+                state.withLockedValue { $0.problem = "PostgreSQL: out of reach: \(PostgresFailure.readable(error))" }
             }
         }
     }
@@ -99,15 +100,6 @@ final class PostgresReachability: Sendable {
         // shutting down or starting), and 53 (insufficient resources: too many connections).
         let state = error.serverInfo?[.sqlState] ?? ""
         return state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("53")
-    }
-
-    /// The server's message for a server error, the error itself otherwise.
-    static func describe(_ error: any Error) -> String {
-        guard let error = error as? PSQLError else { return "\(error)" }
-        if let message = error.serverInfo?[.message] {
-            return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
-        }
-        return "\(error.code)"
     }
 }
 
@@ -173,5 +165,5 @@ private struct TimeLimitWaiter<Result: Sendable> {
 /// An operation on PostgreSQL took longer than its limit.
 struct TimedOut: Error, CustomStringConvertible {
     let limit: Duration
-    var description: String { "no answer within \(limit)" }
+    var description: String { "PostgreSQL did not answer within \(limit.readableDescription)" }
 }

@@ -212,45 +212,16 @@ public final class PostgresTransferStorage: SharedTransferStorage, Service {
         }
     }
 
-    /// The database did not answer within ``operationTimeout``.
-    struct TimedOut: Error, CustomStringConvertible {
-        let timeout: Duration
-        var description: String { "PostgreSQL did not answer within \(timeout)" }
-    }
-
-    /// Runs `body`, failing with ``TimedOut`` when it takes longer than ``operationTimeout``
-    /// (waiting for a connection to a database that is down, for instance).
-    ///
-    /// The caller is answered at the deadline even if `body` does not end: a query whose
-    /// connection the database closed mid-way can stay unanswered (seen with PostgresNIO 1.33 when
+    /// Runs `body` within ``operationTimeout`` (see `withTimeLimit`): a query whose connection
+    /// the database closed mid-way can stay unanswered (seen with PostgresNIO 1.33 when
     /// PostgreSQL restarts), and a receiver waiting on it would hold its sender, and the node's
-    /// shutdown, for ever. `body` runs in a task of its own, cancelled at the deadline and left to
-    /// end when it can.
+    /// shutdown, for ever. Errors come out readable.
     @discardableResult
     private func bounded<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
-        let timeout = operationTimeout
-        let waiting = NIOLockedValueBox<CheckedContinuation<Result, any Error>?>(nil)
-        let deadline = NIOLockedValueBox<Task<Void, Never>?>(nil)
-        return try await withCheckedThrowingContinuation { continuation in
-            waiting.withLockedValue { $0 = continuation }
-            let work = Task {
-                let result: Swift.Result<Result, any Error>
-                do {
-                    result = .success(try await body())
-                } catch {
-                    result = .failure(PostgresFailure.readable(error))
-                }
-                deadline.withLockedValue { $0 }?.cancel()
-                waiting.withLockedValue { $0.take() }?.resume(with: result)
-            }
-            deadline.withLockedValue { deadline in
-                deadline = Task {
-                    guard (try? await Task.sleep(for: timeout)) != nil,
-                          let caller = waiting.withLockedValue({ $0.take() }) else { return }
-                    work.cancel()  // A lease still waiting gives up.
-                    caller.resume(throwing: TimedOut(timeout: timeout))
-                }
-            }
+        do {
+            return try await withTimeLimit(operationTimeout, body)
+        } catch {
+            throw PostgresFailure.readable(error)
         }
     }
 }
@@ -279,7 +250,7 @@ enum PostgresChunkPlacement: Equatable {
 }
 
 extension Duration {
-    /// The duration in seconds, for PostgreSQL's `make_interval(secs => …)`.
+    /// The duration in seconds, with fractions, for PostgreSQL's `make_interval(secs => …)`.
     var postgresSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }

@@ -30,6 +30,12 @@ struct RollingRestartTests {
         return try #require(try JSONDecoder().decode(Recoveries.self, from: Data(response.body.utf8)).channels?.statistics)
     }
 
+    /// Stops the nodes (SIGTERM) and nginx, by their PIDs.
+    static func stop(_ nodes: [ServeProcess], _ nginx: NginxServer) async {
+        for node in nodes { node.stop(signal: SIGTERM) }
+        await nginx.stop()
+    }
+
     /// The WebSocket connections `node` holds now, from `/status.json`.
     static func connections(of node: ServeProcess) async throws -> Int {
         struct Status: Decodable { let connections: Int }
@@ -117,12 +123,10 @@ struct RollingRestartTests {
                     group.cancelAll()
                 }
             } catch {
-                for node in nodes { node.stop(signal: SIGTERM) }
-                await nginx.stop()
+                await Self.stop(nodes, nginx)
                 throw error
             }
-            for node in nodes { node.stop(signal: SIGTERM) }
-            await nginx.stop()
+            await Self.stop(nodes, nginx)
 
             let report = log.verify(subscribers: Self.subscriberCount, channels: Self.channels)
             #expect(report.failures.isEmpty, "\(report.failures.prefix(5))")
@@ -197,12 +201,10 @@ struct RollingRestartTests {
                     #expect(interruptionsBeforeTheEnd == 5, "the send ended before every restart: make it slower")
                     print("rolling transfer: \(run.stderr.split(separator: "\n").suffix(2).joined(separator: " | "))")
                 } catch {
-                    for node in nodes { node.stop(signal: SIGTERM) }
-                    await nginx.stop()
+                    await Self.stop(nodes, nginx)
                     throw error
                 }
-                for node in nodes { node.stop(signal: SIGTERM) }
-                await nginx.stop()
+                await Self.stop(nodes, nginx)
             }
         }
     }

@@ -273,6 +273,18 @@ public final class ChannelHub: Service, Sendable {
         return true
     }
 
+    /// Over a shared store, forgets the channels no subscriber here follows any more once they
+    /// outnumber the followed ones (amortized: the map is filtered only after it doubled), so a
+    /// client that subscribes to many channels and leaves cannot grow it, or the poll's query,
+    /// without bound. In the writer's sequence, like every change of the map.
+    private func forgetUnfollowedChannels() {
+        guard sharedStore != nil else { return }
+        let followedNow = subscribers.withLockedValue { $0.count }
+        guard following.withLockedValue({ $0.count }) > 2 * followedNow + 64 else { return }
+        let channels = subscribers.withLockedValue { Set($0.keys) }
+        following.withLockedValue { following in following = following.filter { channels.contains($0.key) } }
+    }
+
     /// Closes every subscriber of `channel` on this hub with 1013 and `reason`.
     private func closeSubscribers(of channel: ChannelName, reason: String) {
         let handles = subscribers.withLockedValue { Array(($0[channel] ?? [:]).values) }
@@ -459,6 +471,7 @@ public final class ChannelHub: Service, Sendable {
     /// Reads where each stream stands, registers each subscription for live publications, and
     /// starts its replay. Called between batches of publishes, so nothing is stored meanwhile.
     private func startSubscriptions(_ starts: [PendingSubscription]) async {
+        forgetUnfollowedChannels()
         for start in starts {
             let state: ChannelStreamState
             do {

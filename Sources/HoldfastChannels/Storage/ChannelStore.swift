@@ -121,7 +121,7 @@ public protocol ChannelStore: Sendable {
 
 /// 16 random hexadecimal digits: a new epoch, or a client's publish-id prefix, that no other is
 /// likely to share.
-func randomIdentifier() -> String {
+package func randomIdentifier() -> String {
     var generator = SystemRandomNumberGenerator()
     let digits = String(generator.next() as UInt64, radix: 16)
     return String(repeating: "0", count: 16 - digits.count) + digits
