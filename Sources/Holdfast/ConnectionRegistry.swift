@@ -105,10 +105,15 @@ final class ConnectionRegistry: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// The server has stopped: hand the report to whoever waits for it.
+    /// The server has stopped: hand the report to whoever waits for it. Only the first call
+    /// counts.
     func finish(logger: Logger) {
+        let finished = state.withLockedValue { state in
+            defer { state.finished = true }
+            return state.finished
+        }
+        guard !finished else { return }
         let (report, waiters, draining) = state.withLockedValue { state in
-            state.finished = true
             let waiters = state.waiters
             state.waiters.removeAll()
             return (state.report, waiters, state.draining)

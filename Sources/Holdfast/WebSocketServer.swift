@@ -221,15 +221,23 @@ public final class WebSocketServer: Service, Sendable {
         guard let (listener, open) = connections.beginDraining() else { return }
         logger.info("shutting down", metadata: ["connections": "\(open.count)"])
         listener?.close(promise: nil)
-        let spread = configuration.shutdownSpread
+        Self.sendGoingAway(to: open, reason: configuration.shutdownReason, spread: configuration.shutdownSpread,
+                           drainTimeout: configuration.drainTimeout)
+    }
+
+    /// Sends 1001 with `reason` to each of `open`, spread evenly over `spread` when set (each
+    /// reason then carries the hint `retry in N ms`, N the spread); each close handshake gets
+    /// `drainTimeout`.
+    static func sendGoingAway(to open: [NIOLoopBound<WebSocketChannelHandler>], reason: String, spread: TimeAmount?,
+                              drainTimeout: TimeAmount) {
         for (index, connection) in open.enumerated() {
-            var reason = configuration.shutdownReason
+            var reasonSent = reason
             var delay = TimeAmount.zero
             if let spread {
-                reason = CloseFrame.reason(reason, retryIn: .nanoseconds(spread.nanoseconds))
+                reasonSent = CloseFrame.reason(reason, retryIn: .nanoseconds(spread.nanoseconds))
                 delay = .nanoseconds(spread.nanoseconds * Int64(index) / Int64(max(1, open.count)))
             }
-            connection.beginClose(code: .goingAway, reason: reason, timeout: configuration.drainTimeout, after: delay)
+            connection.beginClose(code: .goingAway, reason: reasonSent, timeout: drainTimeout, after: delay)
         }
     }
 }

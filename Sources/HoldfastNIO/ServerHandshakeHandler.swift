@@ -258,42 +258,23 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
         case .reject(let status, let reason):
             respond(status: status, reason: reason, headers: [:], context: context)
         case .accept(let handover, let subprotocol, let extraHeaders, let routeConfiguration):
-            let offered = request.offeredSubprotocols
-            let selected = subprotocol.flatMap { offered.contains($0) ? $0 : nil }
-            let configuration = routeConfiguration ?? settings.configuration
-            var announced = AnnouncedLimits(configuration).headers
-            announced.add(contentsOf: extraHeaders)
-            let compression = ServerHandshake.negotiateCompression(request.headers, configuration: configuration)
-            let headers = ServerHandshake.responseHeaders(key: key, subprotocol: selected,
-                                                          extensions: compression?.response, extraHeaders: announced)
-            upgrade(request: request, subprotocol: selected, compression: compression?.parameters, headers: headers,
-                    configuration: configuration, handover: handover ?? settings.handover, context: context)
+            let accepted = AcceptedUpgrade(request: request, key: key, subprotocol: subprotocol,
+                                           extraHeaders: extraHeaders,
+                                           configuration: routeConfiguration ?? settings.configuration)
+            upgrade(accepted, handover: handover ?? settings.handover, context: context)
         }
     }
 
-    private func upgrade(request: UpgradeRequest, subprotocol: String?, compression: PerMessageDeflateParameters?,
-                         headers: HTTPHeaders, configuration: WebSocketConfiguration,
-                         handover: ServerConnectionHandover, context: ChannelHandlerContext) {
+    private func upgrade(_ accepted: AcceptedUpgrade, handover: ServerConnectionHandover,
+                         context: ChannelHandlerContext) {
         _ = state.cancelTimer()
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols,
-                                                             headers: headers))), promise: nil)
+                                                             headers: accepted.responseHeaders))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        let handler = WebSocketChannelHandler(role: .server, configuration: configuration, compression: compression,
-                                              eventLoop: context.eventLoop, logger: settings.logger)
-        handler.trafficObserver = settings.trafficObserver?(context.eventLoop)
-        handler.spareOutput = settings.spareOutput?(context.eventLoop)
-        if let idleTimeout = settings.protections.idleTimeout { handler.closeWhenIdle(for: idleTimeout) }
-        let onEventLoop = handover.beforeFirstFrame
-        let inbound = onEventLoop == nil ? handler.makeInboundSequence() : nil
-        let outbound = onEventLoop == nil ? handler.makeOutboundQueue() : nil
-        let upgraded = UpgradedConnection(
-            channel: context.channel, handler: NIOLoopBound(handler, eventLoop: context.eventLoop),
-            inbound: inbound, request: request, subprotocol: subprotocol, responseHeaders: headers,
-            peerLimits: handler.peerLimits, compression: compression, outbound: outbound)
-        onEventLoop?(upgraded)
+        let upgraded = accepted.makeConnection(on: context.channel, settings: settings, handover: handover)
         let outcome = self.outcome
         do {
-            try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: handler).whenComplete { _ in
+            try WebSocketChannelHandler.replaceHTTPHandlers(in: context, with: upgraded.handler.value).whenComplete { _ in
                 handover.upgraded?(upgraded)
                 outcome.succeed(.upgraded(upgraded))
             }

@@ -78,6 +78,10 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
     var pongPromises: [EventLoopPromise<Void>] = []
     /// Who learns how the connection ended: the one way the handler reports its end.
     private var closeObservers = CloseObservers()
+    /// Called when the server that accepted the connection asks its connections to wind down
+    /// (NIO's `ChannelShouldQuiesceEvent`, which Hummingbird and Vapor send on a graceful
+    /// shutdown). Default `nil`: the event goes on down the pipeline.
+    public var quiesceRequested: (() -> Void)?
 
     /// Creates the handler for a connection upgraded on `eventLoop`.
     /// - Parameters:
@@ -301,6 +305,14 @@ public final class WebSocketChannelHandler: ChannelDuplexHandler {
             for waiter in waiters { waiter.succeed() }
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, let quiesceRequested {
+            quiesceRequested()
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
