@@ -17,7 +17,18 @@ let package = Package(
         .library(name: "HoldfastTransfer", targets: ["HoldfastTransfer"]),
         .library(name: "HoldfastChannels", targets: ["HoldfastChannels"]),
         .library(name: "HoldfastPostgres", targets: ["HoldfastPostgres"]),
+        .library(name: "HoldfastHummingbird", targets: ["HoldfastHummingbird"]),
+        .library(name: "HoldfastVapor", targets: ["HoldfastVapor"]),
         .executable(name: "holdfast", targets: ["HoldfastCLI"]),
+        .executable(name: "hummingbird-example", targets: ["HummingbirdExample"]),
+        .executable(name: "vapor-example", targets: ["VaporExample"]),
+    ],
+    // The framework adapters are opt-in: without their trait, their modules are empty and
+    // neither Hummingbird nor Vapor is built (`swift test` at the root stays as fast as ever).
+    traits: [
+        .trait(name: "Hummingbird", description: "HoldfastHummingbird: Holdfast WebSockets on routes of a Hummingbird 2 app."),
+        .trait(name: "Vapor", description: "HoldfastVapor: Holdfast WebSockets on routes of a Vapor 4 app."),
+        .default(enabledTraits: []),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -32,6 +43,11 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
         // The cluster's shared store (channels and transfers on PostgreSQL).
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // The framework adapters, each behind its trait.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // `swift package generate-documentation`: the DocC catalogs, built by CI without warnings.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -158,6 +174,56 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // Holdfast inside the frameworks users already run: a Holdfast WebSocket on a route, the
+        // framework's own HTTP, middleware and lifecycle around it. Empty without their trait.
+        .target(
+            name: "HoldfastHummingbird",
+            dependencies: [
+                "Holdfast",
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "HoldfastVapor",
+            dependencies: [
+                "Holdfast",
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        // The apps the README shows, the Autobahn suite runs against and the benchmark measures.
+        .executableTarget(
+            name: "HummingbirdExample",
+            dependencies: [
+                "HoldfastHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Examples/HummingbirdExample",
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "VaporExample",
+            dependencies: [
+                "HoldfastVapor",
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+            ],
+            path: "Examples/VaporExample",
+            swiftSettings: strictSwift6
+        ),
         // What several test targets share: frame builders, the seeded generator, sample upgrade
         // requests, an embedded server, the process runner and server fixtures.
         .target(
@@ -166,11 +232,41 @@ let package = Package(
                 "HoldfastCore",
                 "HoldfastNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/HoldfastTestSupport",
+            swiftSettings: strictSwift6
+        ),
+        // The adapters' tests: real apps on loopback, driven by Holdfast's client. Empty without
+        // their trait (`swift test --traits Hummingbird,Vapor` runs them; `.ci/run` does).
+        .testTarget(
+            name: "HoldfastHummingbirdTests",
+            dependencies: [
+                "HoldfastHummingbird",
+                "Holdfast",
+                "HoldfastChannels",
+                "HoldfastTransfer",
+                "HoldfastTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "HoldfastVaporTests",
+            dependencies: [
+                "HoldfastVapor",
+                "Holdfast",
+                "HoldfastTestSupport",
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift6
         ),
         .testTarget(

@@ -3,25 +3,25 @@ import NIOPosix
 
 /// A plain TCP connection that writes and reads bytes as given, for a peer that breaks the
 /// protocol on purpose.
-struct RawConnection {
+public struct RawConnection {
     private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     /// Bytes received and not yet consumed.
     private var received = ByteBuffer()
     /// Whether the server closed its side.
-    private(set) var sawEndOfStream = false
+    public private(set) var sawEndOfStream = false
 
-    struct UnexpectedFrame: Error, CustomStringConvertible {
-        let description: String
+    public struct UnexpectedFrame: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    struct UnexpectedEnd: Error, CustomStringConvertible {
+    public struct UnexpectedEnd: Error, CustomStringConvertible {
         let expected: String
-        var description: String { "the connection ended while expecting \(expected)" }
+        public var description: String { "the connection ended while expecting \(expected)" }
     }
 
     /// Connects to `host`:`port`, runs `body`, and closes the connection.
-    static func with<Result: Sendable>(
+    public static func with<Result: Sendable>(
         host: String = "127.0.0.1", port: Int, _ body: (inout RawConnection) async throws -> Result
     ) async throws -> Result {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -43,11 +43,11 @@ struct RawConnection {
         self.outbound = outbound
     }
 
-    func write(_ bytes: [UInt8]) async throws {
+    public func write(_ bytes: [UInt8]) async throws {
         try await outbound.write(ByteBuffer(bytes: bytes))
     }
 
-    func write(_ text: String) async throws {
+    public func write(_ text: String) async throws {
         try await outbound.write(ByteBuffer(string: text))
     }
 
@@ -62,7 +62,7 @@ struct RawConnection {
     }
 
     /// Reads an HTTP response head, up to and including its blank line.
-    mutating func readHTTPHead() async throws -> String {
+    public mutating func readHTTPHead() async throws -> String {
         while true {
             let view = received.readableBytesView
             if let end = view.firstRange(of: Array("\r\n\r\n".utf8)) {
@@ -75,7 +75,7 @@ struct RawConnection {
 
     /// Reads one unmasked frame of at most 125 bytes (as servers send control frames):
     /// its first byte and its payload.
-    mutating func readSmallFrame() async throws -> (firstByte: UInt8, payload: ByteBuffer) {
+    public mutating func readSmallFrame() async throws -> (firstByte: UInt8, payload: ByteBuffer) {
         while received.readableBytes < 2 {
             guard try await receiveMore() else { throw UnexpectedEnd(expected: "a frame header") }
         }
@@ -93,7 +93,7 @@ struct RawConnection {
     }
 
     /// Reads one unmasked frame with a 7- or 16-bit length: its first byte and its payload.
-    mutating func readFrame() async throws -> (firstByte: UInt8, payload: ByteBuffer) {
+    public mutating func readFrame() async throws -> (firstByte: UInt8, payload: ByteBuffer) {
         while received.readableBytes < 2 {
             guard try await receiveMore() else { throw UnexpectedEnd(expected: "a frame header") }
         }
@@ -119,7 +119,7 @@ struct RawConnection {
     }
 
     /// Reads until the server closes its side; returns what arrived meanwhile.
-    mutating func readToEnd() async throws -> ByteBuffer {
+    public mutating func readToEnd() async throws -> ByteBuffer {
         while try await receiveMore() {}
         let rest = received
         received.clear()
