@@ -101,6 +101,7 @@ let app = Application(
     router: router,
     server: .http1Holdfast(webSocketRouter: webSockets, server: holdfast),
     configuration: .init(address: .hostname("127.0.0.1", port: options.port)),
+    services: [holdfast],
     onServerRunning: { channel in
         FileHandle.standardOutput.write(Data("listening on ws://127.0.0.1:\(channel.localAddress?.port ?? options.port)\n".utf8))
     },

@@ -158,6 +158,34 @@ extension HummingbirdAdapterTests {
     }
 }
 
+extension HummingbirdAdapterTests {
+    @Test("an app cancelled with the hosted server among its services closes the connections served on their event loops")
+    func cancelledAppClosesEventLoopConnections() async throws {
+        let holdfast = HostedWebSocketServer(logger: quietLogger)
+        let router = Router(context: TestContext.self)
+        router.holdfast("/echo", eventLoopHandler: EventLoopEcho())
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(router: router, server: .http1Holdfast(webSocketRouter: router, server: holdfast),
+                              configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: [holdfast],
+                              onServerRunning: { channel in portSink.yield(channel.localAddress?.port ?? 0) },
+                              logger: quietLogger)
+        let running = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        let outcome = try await WebSocketClient.connect(to: "ws://127.0.0.1:\(port)/echo") { ws in
+            try await ws.send(.text("hello"))
+            var messages = ws.messages.makeAsyncIterator()
+            #expect(await messages.next() == .text("hello"))
+            running.cancel()
+            while await messages.next() != nil {}
+            return await ws.closeOutcome
+        }
+        #expect(outcome.code == .abnormalClosure, "cut at once: no close handshake for a cancelled app")
+        _ = await running.result
+        #expect(holdfast.statistics.openConnections == 0)
+    }
+}
+
 /// The test app's WebSocket context: Holdfast's slot and the user the middleware found.
 struct TestContext: HoldfastRequestContext {
     var coreContext: CoreRequestContextStorage

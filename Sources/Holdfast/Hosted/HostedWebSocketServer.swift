@@ -170,6 +170,13 @@ public final class HostedWebSocketServer: Service, Sendable {
                                       spread: configuration.shutdownSpread, drainTimeout: configuration.drainTimeout)
     }
 
+    /// Closes every connection's TCP at once, without a close handshake, and refuses new
+    /// upgrades: what a cancelled ``run()`` does. A shutdown begun later sends nothing more.
+    func abortAll() {
+        _ = connections.beginDraining()
+        connections.abortAll()
+    }
+
     /// Shuts down gracefully (``beginShutdown()``) and returns, once every connection has ended
     /// (within the spread and the drain timeout), how those open at the start ended.
     @discardableResult
@@ -190,7 +197,7 @@ public final class HostedWebSocketServer: Service, Sendable {
                 // Returns on the graceful shutdown; throws when cancelled: by the task group
                 // below once `shutdown()` ended the work, or with `run()` itself.
                 let cancelled = (try? await gracefulShutdown()) == nil
-                if cancelled, !self.connections.isDraining { self.connections.abortAll() }
+                if cancelled { self.abortAll() }
                 _ = await self.shutdown()
             }
             while let job = await work.next() {
