@@ -12,14 +12,15 @@ import ServiceLifecycle
 /// everything a ``WebSocketServer`` gives its own — limits before buffering, deflate,
 /// keepalive, the outbound budget, statistics, and a graceful shutdown that sends 1001.
 ///
-/// A framework adapter uses it in two steps on the connection's event loop:
+/// A framework adapter uses it in two steps:
 /// 1. ``answer(_:remoteAddress:subprotocol:headers:configuration:)`` decides on a request the
 ///    framework's route accepted: a ``HostedUpgrade`` whose headers the framework writes in its
 ///    `101`, or the refusal to write instead (400, 403, 426, 503).
 /// 2. Once the `101` is out and the framework's HTTP handlers have left the pipeline,
 ///    ``takeOver(_:upgrade:)`` (served by a task) or
-///    ``takeOver(_:upgrade:handler:context:)`` (served on the event loop) puts Holdfast's
-///    handler at the end of the channel's pipeline and registers the connection.
+///    ``takeOver(_:upgrade:handler:context:)`` (served on the event loop), called on the
+///    connection's event loop, puts Holdfast's handler at the end of the channel's pipeline and
+///    registers the connection.
 ///
 /// Shutdown comes through the framework: NIO's `ChannelShouldQuiesceEvent`, which Hummingbird and
 /// Vapor send to every connection when they shut down gracefully, starts ``beginShutdown()``;
@@ -70,7 +71,7 @@ public final class HostedWebSocketServer: Service, Sendable {
     /// Decides on an upgrade request that the framework routed here, once its middleware has
     /// accepted it: refused when it is not a valid WebSocket upgrade (400 or 426, with the
     /// reason), its origin is not allowed (403), a shutdown has begun or the server is full (503
-    /// with `Retry-After`); upgraded otherwise. Call on the connection's event loop.
+    /// with `Retry-After`); upgraded otherwise. Call from any thread or task.
     /// - Parameters:
     ///   - head: the request.
     ///   - remoteAddress: the client's address, for the logs and ``UpgradeRequest/remoteAddress``.
