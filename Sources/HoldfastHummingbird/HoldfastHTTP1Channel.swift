@@ -58,6 +58,7 @@ public struct HoldfastHTTP1Channel<WebSocketResponder: HTTPResponder>: ServerChi
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let decision = DecisionHandoff(eventLoop: channel.eventLoop)
+            try channel.pipeline.syncOperations.addHandler(decision.reads, position: .first)
             let upgrader = HoldfastTypedUpgrader(server: server, decision: decision)
             let http1 = configuration
             let upgrades = NIOTypedHTTPServerUpgradeConfiguration<HoldfastHTTP1ChannelOutcome>(

@@ -17,9 +17,12 @@ struct DecisionRequest: Sendable {
 final class DecisionHandoff: Sendable {
     private let promise: EventLoopPromise<DecisionRequest?>
     private let completed = NIOLockedValueBox(false)
+    /// Holds the connection's reads while the decision runs.
+    let reads: ReadsHeldWhileDeciding
 
     init(eventLoop: any EventLoop) {
         promise = eventLoop.makePromise()
+        reads = ReadsHeldWhileDeciding(eventLoop: eventLoop)
     }
 
     /// Completes once: with the request to decide, or `nil`.
@@ -34,10 +37,69 @@ final class DecisionHandoff: Sendable {
             return !completed
         }
         if first {
+            if let request {
+                reads.hold()
+                request.answer.futureResult.whenComplete { [reads] _ in reads.release() }
+            } else {
+                reads.release()
+            }
             promise.succeed(request)
         } else {
             request?.answer.fail(ChannelError.inappropriateOperationForState)
         }
+    }
+}
+
+/// Reads nothing more from a connection while its upgrade is decided: NIO's upgrade handling
+/// would keep whatever a client sends meanwhile, and a client must not make the server buffer
+/// while a decision waits (on a session store, say). The first handler of the pipeline; it
+/// leaves once the decision is made.
+final class ReadsHeldWhileDeciding: ChannelOutboundHandler, RemovableChannelHandler, Sendable {
+    typealias OutboundIn = Any
+
+    private struct State {
+        var context: ChannelHandlerContext?
+        var holding = false
+        var readPending = false
+    }
+
+    private let state: NIOLoopBoundBox<State>
+
+    init(eventLoop: any EventLoop) {
+        state = NIOLoopBoundBox(State(), eventLoop: eventLoop)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        state.value.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        state.value.context = nil
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if state.value.holding {
+            state.value.readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Holds reads from now on; on the event loop.
+    func hold() {
+        state.value.holding = true
+    }
+
+    /// The decision is made, or there is none to make: the held read goes on, and the handler
+    /// leaves the pipeline. On the event loop.
+    func release() {
+        state.value.holding = false
+        guard let context = state.value.context else { return }
+        if state.value.readPending {
+            state.value.readPending = false
+            context.read()
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

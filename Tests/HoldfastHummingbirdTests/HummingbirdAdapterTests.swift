@@ -6,6 +6,7 @@ import HoldfastTestSupport
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import HoldfastTransfer
 import ServiceLifecycle
 import Testing
@@ -183,6 +184,53 @@ extension HummingbirdAdapterTests {
         #expect(outcome.code == .abnormalClosure, "cut at once: no close handshake for a cancelled app")
         _ = await running.result
         #expect(holdfast.statistics.openConnections == 0)
+    }
+}
+
+extension HummingbirdAdapterTests {
+    @Test("while a slow decision runs the server reads nothing more: a client flooding after its upgrade request cannot make it buffer")
+    func noReadingWhileDeciding() async throws {
+        let routes: @Sendable (Router<TestContext>) -> Void = { router in
+            router.group("/slow").add(middleware: SlowDecision()).holdfast(eventLoopHandler: EventLoopEcho())
+        }
+        try await withApp(HostedWebSocketServer(logger: quietLogger), routes: routes) { port, _ in
+            // A plain NIO client whose writes complete only once the kernel took them: what it
+            // gets out is what the server read, plus the kernel buffers of both ends.
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            defer { channel.close(promise: nil) }
+            try await channel.writeAndFlush(ByteBuffer(string: upgradeRequest(host: "127.0.0.1:\(port)", path: "/slow"))).get()
+            let frame = ByteBuffer(bytes: maskedFrame(opcode: 0x2, payload: [UInt8](repeating: 7, count: (1 << 20) - 16)))
+            let cap = 256 << 20
+            // Write for 0.8 s of the decision's 1.5 s.
+            let written = try await withThrowingTaskGroup(of: Int?.self) { group in
+                group.addTask {
+                    var written = 0
+                    while written < cap {
+                        try await channel.writeAndFlush(frame).get()
+                        written += frame.readableBytes
+                    }
+                    return written
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(800))
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            #expect(written == nil, "all \(cap >> 20) MiB went out: the server read while it decided")
+        }
+    }
+}
+
+/// Takes 1.5 s to let a request through, as a session lookup might.
+struct SlowDecision: RouterMiddleware {
+    func handle(_ request: Request, context: TestContext,
+                next: (Request, TestContext) async throws -> Response) async throws -> Response {
+        try await Task.sleep(for: .milliseconds(1500))
+        return try await next(request, context)
     }
 }
 
