@@ -73,6 +73,15 @@ public struct RawConnection {
         }
     }
 
+    /// Reads exactly `count` bytes (say, an HTTP body of the `Content-Length` its head gave),
+    /// leaving what follows them for the next read: the connection can go on (keep-alive).
+    public mutating func read(_ count: Int) async throws -> ByteBuffer {
+        while received.readableBytes < count {
+            guard try await receiveMore() else { throw UnexpectedEnd(expected: "\(count) bytes") }
+        }
+        return received.readSlice(length: count)!
+    }
+
     /// Reads one unmasked frame of at most 125 bytes (as servers send control frames):
     /// its first byte and its payload.
     public mutating func readSmallFrame() async throws -> (firstByte: UInt8, payload: ByteBuffer) {

@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastTestSupport
 import Testing
 
 /// `holdfast publish` and `holdfast subscribe` against `holdfast serve --mode channels`, run as

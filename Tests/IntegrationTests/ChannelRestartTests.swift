@@ -1,6 +1,7 @@
 import Foundation
 import Holdfast
 import HoldfastChannels
+import HoldfastTestSupport
 import NIOConcurrencyHelpers
 import Testing
 

@@ -77,7 +77,7 @@ struct HostedServerTests {
                         }
                     }
                 }
-                try await waitUntil { hosted.statistics.openConnections == 20 }
+                try await waitUntil { hosted.statistics.messagesReceived == 20 }
                 quiesce()
                 var outcomes: [CloseOutcome] = []
                 for try await outcome in clients { outcomes.append(outcome) }

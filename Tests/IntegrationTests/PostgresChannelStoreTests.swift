@@ -2,6 +2,7 @@ import Foundation
 import Holdfast
 import HoldfastChannels
 import HoldfastPostgres
+import HoldfastTestSupport
 import NIOCore
 import Testing
 

@@ -1,4 +1,5 @@
 import Holdfast
+import HoldfastTestSupport
 import NIOCore
 import Testing
 

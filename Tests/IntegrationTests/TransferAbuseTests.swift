@@ -1,5 +1,6 @@
 import Foundation
 import Holdfast
+import HoldfastTestSupport
 import HoldfastTransfer
 import NIOCore
 import Testing

@@ -1,5 +1,6 @@
 import Holdfast
 import HoldfastChannels
+import HoldfastTestSupport
 import NIOCore
 import Testing
 

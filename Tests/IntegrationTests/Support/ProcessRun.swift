@@ -1,4 +1,5 @@
 import Foundation
+import HoldfastTestSupport
 import Testing
 
 /// One run of a subprocess to its end: how it exited and what it printed. Every test that runs

@@ -1,4 +1,5 @@
 import Holdfast
+import HoldfastTestSupport
 import NIOCore
 import Testing
 
@@ -43,21 +44,5 @@ func withRunningServer<Result: Sendable>(
         defer { group.cancelAll() }
         let (server, port) = try await startServer(in: &group, configuration: configuration, handler: handler)
         return try await body(server, port)
-    }
-}
-
-/// Collects the first `count` elements of `stream`, within `limit`.
-func collect<Element: Sendable>(
-    _ count: Int, of stream: AsyncStream<Element>, _ what: String, limit: Duration = .seconds(10)
-) async throws -> [Element] {
-    try await withTimeout(what, limit: limit) {
-        var elements: [Element] = []
-        elements.reserveCapacity(count)
-        guard count > 0 else { return elements }
-        for await element in stream {
-            elements.append(element)
-            if elements.count == count { return elements }
-        }
-        throw StreamEndedError(what: "\(what) (\(elements.count) of \(count) arrived)")
     }
 }
