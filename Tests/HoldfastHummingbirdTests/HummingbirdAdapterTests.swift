@@ -96,7 +96,7 @@ struct HummingbirdAdapterTests {
                         }
                     }
                 }
-                try await waitUntil("every client is connected") { holdfast.statistics.openConnections == count }
+                try await waitUntil("every client said hello") { holdfast.statistics.messagesReceived == count }
                 let shutdownBegan = ContinuousClock.now
                 await services.triggerGracefulShutdown()
                 var outcomes: [CloseOutcome] = []
