@@ -20,6 +20,8 @@ public struct AcceptedUpgrade: Sendable {
 
     /// Accepts `request`, whose `Sec-WebSocket-Key` is `key` (`ServerHandshake.validate`).
     /// - Parameters:
+    ///   - request: the valid upgrade request.
+    ///   - key: its `Sec-WebSocket-Key`, which the `101`'s accept value answers.
     ///   - subprotocol: the decision's subprotocol; selected only when the client offered it.
     ///   - extraHeaders: headers the decision adds to the `101`.
     ///   - configuration: the connection's protocol settings; its limits are announced.

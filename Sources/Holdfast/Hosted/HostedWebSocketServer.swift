@@ -74,7 +74,7 @@ public final class HostedWebSocketServer: Service, Sendable {
     /// with `Retry-After`); upgraded otherwise. Call from any thread or task.
     /// - Parameters:
     ///   - head: the request.
-    ///   - remoteAddress: the client's address, for the logs and ``UpgradeRequest/remoteAddress``.
+    ///   - remoteAddress: the client's address, for the logs and `UpgradeRequest.remoteAddress`.
     ///   - subprotocol: the subprotocol to select, if the client offers it.
     ///   - headers: headers to add to the `101`.
     ///   - configuration: this route's protocol settings; default the server's.
