@@ -23,3 +23,4 @@
 @_exported import struct HoldfastCore.WebSocketURL
 @_exported import struct HoldfastNIO.HTTPProxy
 @_exported import struct HoldfastNIO.HTTPProxyError
+@_exported import struct HoldfastNIO.UpgradeRefusal

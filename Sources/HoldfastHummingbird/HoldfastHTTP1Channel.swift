@@ -148,12 +148,7 @@ public struct HoldfastHTTP1Channel<WebSocketResponder: HTTPResponder>: ServerChi
         case .upgrade(let upgrade):
             upgrader.accept(plan, upgrade: upgrade, answering: request)
         case .refuse(let refusal):
-            var headers = HTTPFields()
-            for header in refusal.headers {
-                if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
-            }
-            upgrader.refuse(Response(status: .init(code: Int(refusal.status.code)), headers: headers,
-                                     body: .init(byteBuffer: refusal.body)), answering: request)
+            upgrader.refuse(Response(refusal), answering: request)
         }
     }
 
@@ -183,6 +178,17 @@ enum HoldfastHTTP1ChannelOutcome: Sendable {
     case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
     /// An upgrade refused with this response.
     case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, Response)
+}
+
+extension Response {
+    /// Hummingbird's response for the hosted server's answer (a refusal).
+    init(_ plain: PlainHTTPResponse) {
+        var headers = HTTPFields()
+        for header in plain.headers {
+            if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+        }
+        self.init(status: .init(code: Int(plain.status.code)), headers: headers, body: .init(byteBuffer: plain.body))
+    }
 }
 
 /// Writes a refusal's body to the connection, then its end.

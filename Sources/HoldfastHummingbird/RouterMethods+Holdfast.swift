@@ -70,9 +70,7 @@ extension RouterMethods where Context: HoldfastRequestContext {
     ) -> Self {
         on(path, method: .get) { request, context -> Response in
             guard request.headers[.upgrade]?.lowercased() == "websocket" else {
-                return Response(status: .upgradeRequired,
-                                headers: [.upgrade: "websocket", .secWebSocketVersion: "13", .contentType: "text/plain; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(string: "this is a WebSocket endpoint\n")))
+                return Response(UpgradeRefusal.notAnUpgrade.response)
             }
             switch try await shouldUpgrade(request, context) {
             case .dontUpgrade:

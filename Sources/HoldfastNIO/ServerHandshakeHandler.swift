@@ -175,30 +175,17 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
     /// Decides on a complete request: plain HTTP gets its page or 426, an invalid upgrade its
     /// 4xx, and a valid one the server's decision.
     private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard ServerHandshake.isUpgradeRequest(head) else {
-            let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
-            if let response = settings.plainHTTP?(request) {
-                respond(response, context: context)
-            } else {
-                respond(status: .upgradeRequired, reason: "this is a WebSocket endpoint",
-                        headers: ["Upgrade": "websocket", "Sec-WebSocket-Version": ServerHandshake.supportedVersion],
-                        context: context)
-            }
+        let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
+        if let plainHTTP = settings.plainHTTP, !ServerHandshake.isUpgradeRequest(head), let page = plainHTTP(request) {
+            respond(page, context: context)
             return
         }
         let key: String
-        switch ServerHandshake.validate(head) {
+        switch settings.check(head, request: request) {
         case .success(let validKey):
             key = validKey
-        case .failure(let error):
-            respond(status: error.status ?? .badRequest, reason: error.reason, headers: error.headers,
-                    context: context)
-            return
-        }
-        guard admits(context: context) else { return }
-        let request = UpgradeRequest(head: head, remoteAddress: context.channel.remoteAddress)
-        if let origin = request.origin, !settings.protections.allows(origin: origin) {
-            respond(status: .forbidden, reason: "origin \(origin) is not allowed", headers: [:], context: context)
+        case .failure(let refusal):
+            respond(refusal.response, context: context)
             return
         }
         switch settings.decider {
@@ -218,17 +205,9 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
 
     /// Whether the server takes another connection now; answers 503 when it does not.
     private func admits(context: ChannelHandlerContext) -> Bool {
-        guard !settings.isDraining() else {
-            respond(status: .serviceUnavailable, reason: "the server is shutting down", headers: ["Retry-After": "1"],
-                    context: context)
-            return false
-        }
-        guard !settings.isFull() else {
-            respond(status: .serviceUnavailable, reason: "the server has as many connections as it takes",
-                    headers: ["Retry-After": "1"], context: context)
-            return false
-        }
-        return true
+        guard let refusal = settings.admissionRefusal() else { return true }
+        respond(refusal.response, context: context)
+        return false
     }
 
     /// A deferred decision arrived; ignored when the connection was answered (408) or closed meanwhile.
@@ -287,10 +266,8 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
 
     private func respond(status: HTTPResponseStatus, reason: String, headers: HTTPHeaders,
                          answerTime: TimeAmount = answerTime, context: ChannelHandlerContext) {
-        var headers = headers
-        headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
-        respond(PlainHTTPResponse(status: status, headers: headers, body: ByteBuffer(string: reason + "\n")),
-                answerTime: answerTime, context: context)
+        respond(UpgradeRefusal(status: status, reason: reason, headers: headers).response, answerTime: answerTime,
+                context: context)
     }
 
     private func respond(_ response: PlainHTTPResponse, answerTime: TimeAmount = answerTime,

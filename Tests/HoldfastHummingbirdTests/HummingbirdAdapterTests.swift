@@ -97,7 +97,7 @@ struct HummingbirdAdapterTests {
                         }
                     }
                 }
-                try await waitUntil("every client said hello") { holdfast.statistics.messagesReceived == count }
+                try await waitUntil("every client said hello", limit: .seconds(60)) { holdfast.statistics.messagesReceived == count }
                 let shutdownBegan = ContinuousClock.now
                 await services.triggerGracefulShutdown()
                 var outcomes: [CloseOutcome] = []
@@ -312,18 +312,6 @@ func httpGet(port: Int, path: String) async throws -> String {
         try await connection.write("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         var answer = try await connection.readToEnd()
         return answer.readString(length: answer.readableBytes) ?? ""
-    }
-}
-
-/// Polls `condition` every 10 ms for up to 60 s.
-func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while !condition() {
-        guard ContinuousClock.now < deadline else {
-            Issue.record("timed out waiting until \(what)")
-            return
-        }
-        try await Task.sleep(for: .milliseconds(10))
     }
 }
 #endif

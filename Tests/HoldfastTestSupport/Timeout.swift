@@ -63,3 +63,12 @@ public struct StreamEndedError: Error, CustomStringConvertible {
 
     public init(what: String) { self.what = what }
 }
+
+/// Polls `condition` every 10 ms until it holds, failing after `limit`: for counters that are
+/// updated on an event loop just after the event a test can await.
+public func waitUntil(_ what: String, limit: Duration = .seconds(10),
+                      _ condition: @escaping @Sendable () -> Bool) async throws {
+    try await withTimeout(what, limit: limit) {
+        while !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    }
+}

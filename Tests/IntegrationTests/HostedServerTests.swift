@@ -77,7 +77,7 @@ struct HostedServerTests {
                         }
                     }
                 }
-                try await waitUntil { hosted.statistics.messagesReceived == 20 }
+                try await waitUntil("every client said hello") { hosted.statistics.messagesReceived == 20 }
                 quiesce()
                 var outcomes: [CloseOutcome] = []
                 for try await outcome in clients { outcomes.append(outcome) }
@@ -101,13 +101,6 @@ struct HostedServerTests {
             return try await raw.readHTTPHead()
         }
     }
-}
-
-/// Polls `condition` every 10 ms for up to 20 s.
-private func waitUntil(_ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(20)
-    while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-    #expect(condition())
 }
 
 /// Runs a NIO server whose connections upgrade through `hosted` (echoing on the event loop), on

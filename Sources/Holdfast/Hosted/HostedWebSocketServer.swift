@@ -54,6 +54,11 @@ public final class HostedWebSocketServer: Service, Sendable {
         let spareOutputs = PerEventLoop { SpareOutputBuffer() }
         settings.spareOutput = { spareOutputs.value(for: $0) }
         settings.protections = configuration.protections
+        let connections = self.connections
+        settings.isDraining = { connections.isDraining }
+        if let limit = configuration.maxConnections {
+            settings.isFull = { connections.openCount >= limit }
+        }
         self.settings = settings
         registration = ServerRun(connections: connections, metrics: metrics, logger: logger,
                                  drainReason: configuration.shutdownReason,
@@ -80,28 +85,13 @@ public final class HostedWebSocketServer: Service, Sendable {
     ///   - configuration: this route's protocol settings; default the server's.
     public func answer(_ head: HTTPRequestHead, remoteAddress: SocketAddress?, subprotocol: String? = nil,
                        headers: HTTPHeaders = [:], configuration: WebSocketConfiguration? = nil) -> Answer {
-        guard ServerHandshake.isUpgradeRequest(head) else {
-            return .refuse(Self.refusal(.upgradeRequired, "this is a WebSocket endpoint",
-                                        headers: ["Upgrade": "websocket",
-                                                  "Sec-WebSocket-Version": ServerHandshake.supportedVersion]))
-        }
+        let request = UpgradeRequest(head: head, remoteAddress: remoteAddress)
         let key: String
-        switch ServerHandshake.validate(head) {
+        switch settings.check(head, request: request) {
         case .success(let validKey):
             key = validKey
-        case .failure(let error):
-            return .refuse(Self.refusal(error.status ?? .badRequest, error.reason, headers: error.headers))
-        }
-        let request = UpgradeRequest(head: head, remoteAddress: remoteAddress)
-        if let origin = request.origin, !settings.protections.allows(origin: origin) {
-            return .refuse(Self.refusal(.forbidden, "origin \(origin) is not allowed"))
-        }
-        if connections.isDraining {
-            return .refuse(Self.refusal(.serviceUnavailable, "the server is shutting down", headers: ["Retry-After": "1"]))
-        }
-        if let limit = self.configuration.maxConnections, connections.openCount >= limit {
-            return .refuse(Self.refusal(.serviceUnavailable, "the server has as many connections as it takes",
-                                        headers: ["Retry-After": "1"]))
+        case .failure(let refusal):
+            return .refuse(refusal.response)
         }
         return .upgrade(HostedUpgrade(accepted: AcceptedUpgrade(
             request: request, key: key, subprotocol: subprotocol, extraHeaders: headers,
@@ -206,13 +196,6 @@ public final class HostedWebSocketServer: Service, Sendable {
             }
             tasks.cancelAll()
         }
-    }
-
-    private static func refusal(_ status: HTTPResponseStatus, _ reason: String,
-                                headers: HTTPHeaders = [:]) -> PlainHTTPResponse {
-        var headers = headers
-        headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
-        return PlainHTTPResponse(status: status, headers: headers, body: ByteBuffer(string: reason + "\n"))
     }
 }
 
