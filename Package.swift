@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "HoldfastTransfer", targets: ["HoldfastTransfer"]),
         .library(name: "HoldfastChannels", targets: ["HoldfastChannels"]),
         .library(name: "HoldfastPostgres", targets: ["HoldfastPostgres"]),
+        .library(name: "HoldfastBrowser", targets: ["HoldfastBrowser"]),
         .library(name: "HoldfastHummingbird", targets: ["HoldfastHummingbird"]),
         .library(name: "HoldfastVapor", targets: ["HoldfastVapor"]),
         .executable(name: "holdfast", targets: ["HoldfastCLI"]),
@@ -156,6 +157,19 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        // The browser half: holdfast.js (kept as the JavaScript file it is) with the reconnect
+        // policy of HoldfastCore embedded when served, and the limits a page can read.
+        .target(
+            name: "HoldfastBrowser",
+            dependencies: [
+                "HoldfastCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("holdfast.js")],
+            swiftSettings: strictSwift6
+        ),
         .executableTarget(
             name: "HoldfastCLI",
             dependencies: [
@@ -164,6 +178,7 @@ let package = Package(
                 "HoldfastTransfer",
                 "HoldfastChannels",
                 "HoldfastPostgres",
+                "HoldfastBrowser",
                 // ByteBuffer for binary messages (the chat room, the probe, the status page).
                 .product(name: "NIOCore", package: "swift-nio"),
                 // Registries shared across event loops (the chat room, the status page's viewers).
@@ -276,6 +291,16 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .testTarget(
+            name: "HoldfastBrowserTests",
+            dependencies: [
+                "HoldfastBrowser",
+                "HoldfastCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
             name: "HoldfastCloseCodesTests",
             dependencies: ["HoldfastCloseCodes", "HoldfastCore"],
             swiftSettings: strictSwift6
@@ -314,6 +339,7 @@ let package = Package(
                 "HoldfastTransfer",
                 "HoldfastChannels",
                 "HoldfastPostgres",
+                "HoldfastBrowser",
                 "HoldfastTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -323,6 +349,8 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 // TLS versions the tests offer and accept, beyond what the public settings set.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // SHA-256 of what the browser tests upload.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Python"],
             swiftSettings: strictSwift6

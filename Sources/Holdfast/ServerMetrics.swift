@@ -15,6 +15,7 @@ final class ServerMetrics: Sendable {
     private let open = ManagedAtomic<Int>(0)
     private let total = ManagedAtomic<Int>(0)
     private let closes = NIOLockedValueBox<[CloseCode: Int]>([:])
+    private let departures = ManagedAtomic<Int>(0)
     private let recorded: RecordedMetrics
 
     init() {
@@ -42,6 +43,10 @@ final class ServerMetrics: Sendable {
         recorded.openConnections.decrement()
         let code = outcome.code
         closes.withLockedValue { $0[code, default: 0] += 1 }
+        if outcome.isDeparture {
+            departures.wrappingIncrement(ordering: .relaxed)
+            recorded.departures.increment()
+        }
         Counter(label: "holdfast_server_closes_total",
                 dimensions: [("code", String(code.rawValue)), ("name", code.name)]).increment()
     }
@@ -50,7 +55,8 @@ final class ServerMetrics: Sendable {
     var statistics: WebSocketServerStatistics {
         var statistics = WebSocketServerStatistics(openConnections: open.load(ordering: .relaxed),
                                                    totalConnections: total.load(ordering: .relaxed),
-                                                   closes: closes.withLockedValue { $0 })
+                                                   closes: closes.withLockedValue { $0 },
+                                                   departures: departures.load(ordering: .relaxed))
         for shard in shards.all {
             statistics.messagesReceived += shard.messagesReceived.load(ordering: .relaxed)
             statistics.messagesSent += shard.messagesSent.load(ordering: .relaxed)
@@ -72,6 +78,7 @@ struct RecordedMetrics: Sendable {
     let bytesReceived = Counter(label: "holdfast_server_bytes_total", dimensions: [("direction", "received")])
     let bytesSent = Counter(label: "holdfast_server_bytes_total", dimensions: [("direction", "sent")])
     let slowConsumersClosed = Counter(label: "holdfast_server_slow_consumers_total")
+    let departures = Counter(label: "holdfast_server_departures_total")
 }
 
 /// The message and byte counters of one event loop's connections. Only that loop writes them,

@@ -27,11 +27,15 @@ public struct WebSocketServerStatistics: Sendable, Hashable {
     /// Connections closed for reading too slowly: their outbound backlog passed
     /// `WebSocketConfiguration/maxBacklog` (each also counts as a 1013 in ``closes``).
     public var slowConsumersClosed: Int
+    /// Connections whose client left of its own accord (`CloseOutcome/isDeparture`): a browser
+    /// page's 1001 on unload, or `holdfast.js`'s 4001 on `pagehide`. Each also counts in
+    /// ``closes``; a status page shows them apart from failures such as 1006.
+    public var departures: Int
 
     /// Creates statistics; every count defaults to zero.
     public init(openConnections: Int = 0, totalConnections: Int = 0, messagesReceived: Int = 0, messagesSent: Int = 0,
                 bytesReceived: Int = 0, bytesSent: Int = 0, closes: [CloseCode: Int] = [:],
-                slowConsumersClosed: Int = 0) {
+                slowConsumersClosed: Int = 0, departures: Int = 0) {
         self.openConnections = openConnections
         self.totalConnections = totalConnections
         self.messagesReceived = messagesReceived
@@ -40,5 +44,6 @@ public struct WebSocketServerStatistics: Sendable, Hashable {
         self.bytesSent = bytesSent
         self.closes = closes
         self.slowConsumersClosed = slowConsumersClosed
+        self.departures = departures
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Holdfast
+import HoldfastBrowser
 import HoldfastChannels
 import HoldfastPostgres
 import HoldfastTransfer
@@ -275,9 +276,13 @@ struct Serve: AsyncParsableCommand {
             maxBacklog: maxBacklog > 0 ? maxBacklog : nil)
         let hub = mode == .channels ? try await channelHub(logger: logger) : nil
         let board = StatusBoard(limits: limits(webSocket), channels: hub.map { ($0, historyDescription) })
+        let pages = ServePages(
+            board: board, mode: mode, script: try browserClient(),
+            limits: BrowserLimits(webSocket, mode: mode.rawValue, subprotocols: hub == nil ? [] : [channelsSubprotocol]),
+            allowedOrigins: allowedOrigins.isEmpty ? nil : allowedOrigins)
         let configuration = WebSocketServerConfiguration(
             host: host, port: port, webSocket: webSocket,
-            plainHTTP: { ServePages.response(to: $0, board: board) }, threads: threads,
+            plainHTTP: { pages.response(to: $0) }, threads: threads,
             drainTimeout: .nanoseconds(Int64(drainTimeout * 1e9)),
             shutdownSpread: shutdownSpread.map { .nanoseconds(Int64($0 * 1e9)) }, tls: tls,
             protections: protections)
@@ -336,6 +341,15 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
         try? await hub?.store.close()
+    }
+
+    /// `holdfast.js` as this server serves it, or the tool's one-line error when the build lacks it.
+    private func browserClient() throws -> BrowserClientScript {
+        do {
+            return try BrowserClientScript()
+        } catch {
+            throw Terminal.fail("cannot serve holdfast.js: \(error)")
+        }
     }
 
     /// Runs the services until they stop: announces the address, the received files (in files

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Holdfast
+import HoldfastBrowser
 import HoldfastChannels
 import HoldfastTransfer
 
@@ -105,26 +106,41 @@ struct ServeHandler: WebSocketEventLoopHandler {
     }
 }
 
-/// The pages `holdfast serve` answers to plain HTTP GETs: the status page at `/` with its script
-/// and the stylesheet, its figures as JSON at ``statusJSONPath`` (for monitors and scripts), the
-/// close-code pages under `/codes`, each with ``HTML/securityHeaders``.
-/// Anything else gets the library's 426 Upgrade Required.
-enum ServePages {
+/// The pages and files `holdfast serve` answers to plain HTTP GETs: the status page at `/` with
+/// its script and the stylesheet, its figures as JSON at ``statusJSONPath`` (for monitors and
+/// scripts), the browser client `holdfast.js` and the limits a page reads before it sends
+/// (``BrowserLimits/path``), the pages of the mode (`/upload`, `/chat`), the close-code pages
+/// under `/codes`, each with ``HTML/securityHeaders``. Anything else gets the library's 426
+/// Upgrade Required.
+struct ServePages: Sendable {
     /// Where the status page's figures are served as one JSON object.
     static let statusJSONPath = "/status.json"
 
-    static func response(to request: UpgradeRequest, board: StatusBoard) -> PlainHTTPResponse? {
+    let board: StatusBoard
+    let mode: ServeMode
+    /// `holdfast.js` with the reconnect policy of the Swift client embedded.
+    let script: BrowserClientScript
+    let limits: BrowserLimits
+    /// The origins of --allowed-origin; `nil`: any.
+    let allowedOrigins: [String]?
+
+    func response(to request: UpgradeRequest) -> PlainHTTPResponse? {
         guard request.head.method == .GET else { return nil }
         let page: PlainHTTPResponse?
         switch request.path {
         case "/":
-            page = PlainHTTPResponse(contentType: "text/html", body: StatusPage.html(board.snapshot(), limits: board.limits))
-        case statusJSONPath:
+            page = PlainHTTPResponse(contentType: "text/html",
+                                     body: StatusPage.html(board.snapshot(), limits: board.limits))
+        case Self.statusJSONPath:
             page = PlainHTTPResponse(contentType: "application/json", body: board.snapshot().json)
         case StatusPage.scriptPath:
             page = PlainHTTPResponse(contentType: "text/javascript", body: StatusPage.script)
         case HTML.stylesheetPath:
             page = PlainHTTPResponse(contentType: "text/css", body: HTML.stylesheet)
+        case BrowserClientScript.path:
+            page = script.response(query: request.query)
+        case BrowserLimits.path:
+            page = limits.response(to: request.head, allowedOrigins: allowedOrigins)
         default:
             page = CodePageHTML.response(path: request.path, query: request.query)
         }

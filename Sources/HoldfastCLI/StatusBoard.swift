@@ -101,6 +101,7 @@ final class StatusBoard: Sendable {
         let push = viewers.withLockedValue { viewers in
             viewers.counted.openConnections -= 1
             viewers.counted.closes[outcome.code, default: 0] += 1
+            if outcome.isDeparture { viewers.counted.departures += 1 }
             return viewers.pushes.removeValue(forKey: connection.id)
         }
         push?.cancel()
@@ -135,6 +136,7 @@ final class StatusBoard: Sendable {
         viewers.withLockedValue { viewers in
             viewers.counted.openConnections -= 1
             viewers.counted.closes[outcome.code, default: 0] += 1
+            if outcome.isDeparture { viewers.counted.departures += 1 }
         }
     }
 }

@@ -35,6 +35,9 @@ struct StatusSnapshot: Encodable, Sendable {
     let closes: [Close]
     /// Clients closed for reading too slowly (their outbound backlog passed the budget).
     let slowConsumersClosed: Int
+    /// Clients that left of their own accord: a page's 4001 from `holdfast.js` on `pagehide`, or a
+    /// browser's own 1001 on unload (each also in ``closes``; not failures).
+    let pageDepartures: Int
     let uptimeSeconds: Int
 
     /// Messages per second lately, from two snapshots.
@@ -74,6 +77,7 @@ struct StatusSnapshot: Encodable, Sendable {
             return Close(code: Int(code.rawValue), name: info.name, title: info.title, count: remaining)
         }.sorted { $0.code < $1.code }
         slowConsumersClosed = statistics.slowConsumersClosed - viewers.slowConsumersClosed
+        pageDepartures = max(0, statistics.departures - viewers.departures)
         self.channels = channels.map {
             Channels(statistics: $0.statistics, store: $0.store, publishedPerSecond: rates?.published)
         }

@@ -366,6 +366,26 @@ extension CloseCodeCatalog {
                     it by default; set ReconnectPolicy.shouldRetry if the code means "come back".
                     """,
                 action: "look up the code's registered meaning; reconnect only if it says so")
+        case 4001:
+            return CloseCodeText(
+                title: "Page Left",
+                summary: "Holdfast's browser client closed because its page was hidden or unloaded",
+                meaning: """
+                    Code 4001 is a private-use code that Holdfast gives a meaning: holdfast.js closes its \
+                    connection with it, reason "page left", when the page fires pagehide — the user \
+                    navigated away, closed the tab, or the page went into the back/forward cache. Script may \
+                    only send 1000 or 3000–4999, so it cannot send 1001 Going Away itself.
+                    """,
+                whenSeen: """
+                    On a server, each time a page using holdfast.js is left. A Holdfast server counts these \
+                    as page departures, apart from failures such as 1006.
+                    """,
+                howToFix: """
+                    Nothing to fix: the page ended its connection on purpose, promptly, instead of leaving it \
+                    open in the back/forward cache or cutting it later. When the page is shown again \
+                    (pageshow), holdfast.js reconnects and resumes on its own.
+                    """,
+                action: "nothing to fix; the page reconnects by itself if it is shown again")
         case 4000...4999:
             return CloseCodeText(
                 title: "Private Use",

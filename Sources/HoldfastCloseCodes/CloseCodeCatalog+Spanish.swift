@@ -380,6 +380,26 @@ extension CloseCodeCatalog {
                     por defecto; configura ReconnectPolicy.shouldRetry si ese código significa «vuelve».
                     """,
                 action: "consulta su significado registrado; reconecta solo si así lo indica")
+        case 4001:
+            return CloseCodeText(
+                title: "Página abandonada",
+                summary: "el cliente de navegador de Holdfast cerró porque su página se ocultó o se descargó",
+                meaning: """
+                    El código 4001 es de uso privado y Holdfast le da un significado: holdfast.js cierra su \
+                    conexión con él, motivo "page left", cuando la página dispara pagehide: el usuario \
+                    navegó a otra parte, cerró la pestaña o la página entró en la caché de avance y retroceso. \
+                    Un script solo puede enviar 1000 o 3000–4999, así que no puede enviar 1001 él mismo.
+                    """,
+                whenSeen: """
+                    En un servidor, cada vez que se abandona una página que usa holdfast.js. Un servidor \
+                    Holdfast las cuenta como salidas de página, aparte de los fallos como 1006.
+                    """,
+                howToFix: """
+                    Nada que corregir: la página terminó su conexión a propósito y enseguida, en vez de \
+                    dejarla abierta en la caché de avance y retroceso o de cortarla más tarde. Cuando la \
+                    página vuelve a mostrarse (pageshow), holdfast.js reconecta y continúa por sí solo.
+                    """,
+                action: "nada que corregir; la página reconecta sola si vuelve a mostrarse")
         case 4000...4999:
             return CloseCodeText(
                 title: "Uso privado",

@@ -44,6 +44,11 @@ public struct CloseCode: RawRepresentable, Sendable, Hashable, CustomStringConve
     public static let badGateway = CloseCode(1014)
     /// 1015: reported when the TLS handshake failed; never sent.
     public static let tlsHandshake = CloseCode(1015)
+    /// 4001 (private use, Holdfast's own): the browser client `holdfast.js` closes with it when
+    /// its page is hidden or unloaded (`pagehide`). Script may only send 1000 or 3000–4999, and
+    /// a page's leaving is neither a finished session (1000) nor a failure: servers count it as a
+    /// departure. Not retried; the client reconnects itself when the page is shown again.
+    public static let pageLeft = CloseCode(4001)
 
     /// Where a code sits in the code space of RFC 6455 §7.4.2.
     public enum Range: Sendable, Hashable {
@@ -96,6 +101,7 @@ public struct CloseCode: RawRepresentable, Sendable, Hashable, CustomStringConve
         case 1013: return "tryAgainLater"
         case 1014: return "badGateway"
         case 1015: return "tlsHandshake"
+        case 4001: return "pageLeft"
         default:
             switch range {
             case .protocolDefined: return "unassigned"

@@ -6,12 +6,25 @@ public struct CloseOutcome: Sendable, Hashable, CustomStringConvertible {
     public var received: CloseFrame?
     /// Whether this endpoint failed the connection because of the peer's bad input or a limit.
     public var failedByUs: Bool
+    /// Whether the peer started the close handshake: its close frame came first and ours answered
+    /// it. A server tells a client that left (a browser page's 1001 or `holdfast.js`'s 4001) from
+    /// its own 1001 answered by the client.
+    public var peerClosedFirst: Bool
 
     /// Creates an outcome from the frames exchanged.
-    public init(sent: CloseFrame?, received: CloseFrame?, failedByUs: Bool = false) {
+    public init(sent: CloseFrame?, received: CloseFrame?, failedByUs: Bool = false, peerClosedFirst: Bool = false) {
         self.sent = sent
         self.received = received
         self.failedByUs = failedByUs
+        self.peerClosedFirst = peerClosedFirst
+    }
+
+    /// Whether a client left of its own accord: it started the close with 1001 Going Away (a
+    /// browser unloading its page) or 4001 (``CloseCode/pageLeft``, `holdfast.js` on `pagehide`).
+    /// Servers count these apart from failures.
+    public var isDeparture: Bool {
+        guard peerClosedFirst, !failedByUs, let code = received?.code else { return false }
+        return code == .goingAway || code == .pageLeft
     }
 
     /// The code that ended the connection: the one this endpoint sent when it failed the

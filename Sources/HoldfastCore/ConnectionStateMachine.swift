@@ -74,7 +74,7 @@ public struct ConnectionStateMachine {
         /// We failed the connection with this close frame; input is discarded until TCP ends.
         indirect case failed(CloseFrame)
         /// The peer's close frame arrived and ours was sent; only the TCP close remains.
-        indirect case closeExchanged(sent: CloseFrame, received: CloseFrame)
+        indirect case closeExchanged(sent: CloseFrame, received: CloseFrame, peerClosedFirst: Bool)
         /// TCP is closed.
         indirect case closed(CloseOutcome)
     }
@@ -266,8 +266,8 @@ public struct ConnectionStateMachine {
             outcome = CloseOutcome(sent: sent, received: nil)
         case .failed(let sent):
             outcome = CloseOutcome(sent: sent, received: nil, failedByUs: true)
-        case .closeExchanged(let sent, let received):
-            outcome = CloseOutcome(sent: sent, received: received)
+        case .closeExchanged(let sent, let received, let peerClosedFirst):
+            outcome = CloseOutcome(sent: sent, received: received, peerClosedFirst: peerClosedFirst)
         case .closed(let previous):
             return previous
         }
@@ -300,7 +300,7 @@ public struct ConnectionStateMachine {
     /// The close frame the peer sent, once it has.
     public var receivedCloseFrame: CloseFrame? {
         switch state {
-        case .closeExchanged(_, let received): return received
+        case .closeExchanged(_, let received, _): return received
         case .closed(let outcome): return outcome.received
         case .open, .closeSent, .failed: return nil
         }
@@ -455,11 +455,11 @@ public struct ConnectionStateMachine {
         case .open:
             // RFC 6455 §5.5.1: answer with a close frame, echoing the code.
             let answer = CloseFrame(code: received.code)
-            state = .closeExchanged(sent: answer, received: received)
+            state = .closeExchanged(sent: answer, received: received, peerClosedFirst: true)
             pending.append(.write(framer.encodeControl(.connectionClose, payload: answer.encoded())))
             appendEndOfHandshake()
         case .closeSent(let sent):
-            state = .closeExchanged(sent: sent, received: received)
+            state = .closeExchanged(sent: sent, received: received, peerClosedFirst: false)
             // A client already has its close timeout running; it now waits for the server's TCP close.
             if role == .server { pending.append(.closeConnection) }
         case .failed, .closeExchanged, .closed:

@@ -297,7 +297,31 @@ struct ConnectionStateMachineCloseTests {
         #expect(outcome.wasClean)
         #expect(outcome.sent == CloseFrame(code: .normalClosure))
         #expect(outcome.received == CloseFrame(code: .normalClosure, reason: "bye"))
+        #expect(outcome.peerClosedFirst)
+        // 1000 is a finished session, not a page that left.
+        #expect(!outcome.isDeparture)
         #expect(machine.isClosed)
+    }
+
+    @Test("a client that starts the close with 1001 or 4001 departed; one answering the server's 1001 did not")
+    func departures() {
+        for code: UInt16 in [1001, 4001] {
+            var machine = ConnectionStateMachine(role: .server)
+            _ = receive(fromClient(.connectionClose, closeBody(code, "page left")), &machine)
+            let outcome = machine.channelInactive()
+            #expect(outcome.peerClosedFirst && outcome.isDeparture, "code \(code)")
+        }
+        var machine = ConnectionStateMachine(role: .server)
+        machine.closeRequested(CloseFrame(code: .goingAway, reason: "server shutting down"))
+        _ = drain(&machine)
+        _ = receive(fromClient(.connectionClose, closeBody(1001)), &machine)
+        let outcome = machine.channelInactive()
+        #expect(!outcome.peerClosedFirst)
+        #expect(!outcome.isDeparture)
+        // A client failed by the server for bad input did not depart, whatever it sent.
+        var failed = ConnectionStateMachine(role: .server)
+        _ = receive([0x81, 0x05] + Array("unmasked".utf8.prefix(5)), &failed)
+        #expect(!failed.channelInactive().isDeparture)
     }
 
     @Test("frames after a close frame in the same read are discarded")
