@@ -7,6 +7,6 @@
 #   bash scripts/docs.sh --target Holdfast    # the plugin's own options pass through
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(--target HoldfastCore --target HoldfastNIO --target Holdfast --target HoldfastCloseCodes --target HoldfastTransfer --target HoldfastChannels --target HoldfastPostgres)
+targets=(--target HoldfastCore --target HoldfastNIO --target Holdfast --target HoldfastCloseCodes --target HoldfastTransfer --target HoldfastChannels --target HoldfastPostgres --target HoldfastBrowser)
 [ $# -gt 0 ] && targets=("$@")
 swift package --disable-sandbox generate-documentation "${targets[@]}" --warnings-as-errors

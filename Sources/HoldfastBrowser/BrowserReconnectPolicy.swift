@@ -1,6 +1,6 @@
 import HoldfastCore
 
-/// A ``ReconnectPolicy`` as `holdfast.js` reads it: the figures in milliseconds, and which close
+/// A `ReconnectPolicy` as `holdfast.js` reads it: the figures in milliseconds, and which close
 /// codes are retried and which widen the first backoff, found by asking the policy about every
 /// code from 1000 to 4999. The browser client and the Swift client therefore retry after the
 /// same endings, a custom `shouldRetry` included, and cannot drift apart: the served module
@@ -9,19 +9,19 @@ import HoldfastCore
 /// A browser never sees the HTTP status of a refused upgrade nor the cause of a failed connect:
 /// both reach a page as 1006, which the policy retries.
 public struct BrowserReconnectPolicy: Encodable, Sendable, Hashable {
-    /// ``ReconnectPolicy/initialDelay``.
+    /// `ReconnectPolicy.initialDelay`.
     public var initialDelayMs: Int64
-    /// ``ReconnectPolicy/serverRestartInitialDelay``.
+    /// `ReconnectPolicy.serverRestartInitialDelay`.
     public var serverRestartInitialDelayMs: Int64
-    /// ``ReconnectPolicy/minimumRetryHint``.
+    /// `ReconnectPolicy.minimumRetryHint`.
     public var minimumRetryHintMs: Int64
-    /// ``ReconnectPolicy/multiplier``.
+    /// `ReconnectPolicy.multiplier`.
     public var multiplier: Double
-    /// ``ReconnectPolicy/maximumDelay``.
+    /// `ReconnectPolicy.maximumDelay`.
     public var maximumDelayMs: Int64
-    /// ``ReconnectPolicy/resetAfter``.
+    /// `ReconnectPolicy.resetAfter`.
     public var resetAfterMs: Int64
-    /// ``ReconnectPolicy/maximumAttempts``; `nil`: never give up.
+    /// `ReconnectPolicy.maximumAttempts`; `nil`: never give up.
     public var maximumAttempts: Int?
     /// The close codes (1000–4999) after which the client connects again.
     public var retriedCloseCodes: [Int]

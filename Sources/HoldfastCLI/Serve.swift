@@ -48,7 +48,13 @@ struct Serve: AsyncParsableCommand {
             A browser pointed at the server gets a live status page at / (connections, messages \
             per second, bytes, closes by code, the limits in force), and the close-code pages of \
             'holdfast explain' and 'holdfast compare' at /codes/1009 and /codes/1001-vs-1009 \
-            (add ?lang=es for Spanish).
+            (add ?lang=es for Spanish). In files mode /upload is a page that uploads a file \
+            through the transfer protocol (resumed across restarts and reloads); in channels mode \
+            /chat is a room whose history survives reconnects. Every mode serves the browser \
+            client /holdfast.js (an ES module: reconnects with the policy of the Swift client, \
+            closes with 4001 when its page is left, refuses messages over the limit before \
+            sending, channels, uploads; cached for a year under /holdfast.js?v=VERSION) and the \
+            limits as JSON at /limits.json, which a page cannot read from the upgrade response.
 
             With --tls-cert and --tls-key (PEM files, both or neither) it serves wss:// and the \
             pages over https://, and prints `listening on wss://HOST:PORT`.
@@ -398,16 +404,27 @@ struct Serve: AsyncParsableCommand {
                           logger: logger)
     }
 
-    /// Where the channel history lives, as the status page says it.
-    private var historyDescription: String {
-        let kept = "\(historySize) messages per channel for \(Self.seconds(historyAge))"
-        if let url = store, let location = try? PostgresLocation(url: url) {
-            return "PostgreSQL at \(location) (shared by the nodes on it), " + kept
+    /// Where the channel history lives, as the status page says it in each language.
+    private var historyDescription: Translated<String> {
+        Translated { language in
+            let spanish = language == .spanish
+            // Sizes and times carry a decimal point in English, a decimal comma in Spanish.
+            let decimalMark = { (text: String) in spanish ? text.replacingOccurrences(of: ".", with: ",") : text }
+            let kept = spanish ? "\(historySize) mensajes por canal durante \(decimalMark(Self.seconds(historyAge)))"
+                : "\(historySize) messages per channel for \(Self.seconds(historyAge))"
+            if let url = store, let location = try? PostgresLocation(url: url) {
+                return spanish ? "PostgreSQL en \(location) (compartido por sus nodos), " + kept
+                    : "PostgreSQL at \(location) (shared by the nodes on it), " + kept
+            }
+            guard let historyDirectory else {
+                let total = decimalMark(Self.size(historyBytes))
+                return spanish ? "en memoria (se pierde al reiniciar), " + kept + ", como mucho " + total + " en total"
+                    : "in memory (lost on restart), " + kept + ", at most " + total + " in all"
+            }
+            let folder = Self.lastPathComponent(historyDirectory)
+            return spanish ? "SQLite en una carpeta llamada " + folder + " (sobrevive a los reinicios), " + kept
+                : "SQLite in a folder named " + folder + " (survives restarts), " + kept
         }
-        guard let historyDirectory else {
-            return "in memory (lost on restart), " + kept + ", at most " + Self.size(historyBytes) + " in all"
-        }
-        return "SQLite in a folder named " + Self.lastPathComponent(historyDirectory) + " (survives restarts), " + kept
     }
 
     /// A receiver writing into `directory`, with its partial transfers there or, with `store`,
@@ -468,43 +485,86 @@ struct Serve: AsyncParsableCommand {
             allowedOrigins: allowedOrigins.isEmpty ? nil : allowedOrigins)
     }
 
-    /// The limits and settings in force, as the status page lists them.
-    private func limits(_ webSocket: WebSocketConfiguration) -> [(name: String, value: String)] {
-        var limits: [(name: String, value: String)] = [
-            ("Mode", stream ? "echo, fragment by fragment (--stream)"
-                : mode == .echo && api == .tasks ? "echo, a task per connection (--api tasks)" : mode.rawValue),
-            ("Largest message", Self.size(maxMessageSize) + " (more: close 1009)"),
-            ("Largest frame", Self.size(webSocket.effectiveMaxFrameSize) + " (more: close 1009)"),
-            ("Fragments sent", fragmentSize.map { "at most " + Self.size($0) } ?? "none (whole messages)"),
-            ("Outbound backlog", maxBacklog > 0 ? "at most " + Self.size(maxBacklog) + " per client (more: close 1013)"
-                : "no limit"),
-            ("Close handshake timeout", Self.seconds(closeTimeout)),
-            ("Drain timeout on shutdown", Self.seconds(drainTimeout)),
-        ]
-        if let shutdownSpread { limits.append(("Shutdown spread", Self.seconds(shutdownSpread))) }
-        limits.append(("Handshake timeout", handshakeTimeout > 0 ? Self.seconds(handshakeTimeout) + " (then 408)" : "none"))
-        limits.append(("Largest request headers", Self.size(maxHeaderSize) + " (more: 431)"))
-        limits.append(("Connections", maxConnections.map { "at most \($0) (more: 503)" } ?? "no limit"))
-        limits.append(("Idle timeout", idleTimeout.map { Self.seconds($0) + " with nothing received (then 1001)" } ?? "none"))
-        limits.append(("Keepalive pings", pingInterval.map { "every " + Self.seconds($0) + " (no pong in 10 s: closed)" } ?? "none"))
-        if !allowedOrigins.isEmpty {
-            limits.append(("Browser origins allowed", allowedOrigins.joined(separator: ", ") + " (others: 403)"))
+    /// The limits and settings in force, as the status page lists them in each language.
+    private func limits(_ webSocket: WebSocketConfiguration) -> StatusPage.Settings {
+        let table = Translated { language -> [(name: String, value: String)] in
+            let spanish = language == .spanish
+            // Sizes and times carry a decimal point in English, a decimal comma in Spanish.
+            let size = { (bytes: Int) in spanish ? Self.size(bytes).replacingOccurrences(of: ".", with: ",") : Self.size(bytes) }
+            let seconds = { (value: Double) in
+                spanish ? Self.seconds(value).replacingOccurrences(of: ".", with: ",") : Self.seconds(value)
+            }
+            var limits: [(name: String, value: String)] = [
+                (spanish ? "Modo" : "Mode",
+                 stream ? (spanish ? "echo, fragmento a fragmento (--stream)" : "echo, fragment by fragment (--stream)")
+                    : mode == .echo && api == .tasks
+                    ? (spanish ? "echo, una tarea por conexión (--api tasks)" : "echo, a task per connection (--api tasks)")
+                    : mode.rawValue),
+                (spanish ? "Mensaje más grande" : "Largest message",
+                 size(maxMessageSize) + (spanish ? " (más: cierre 1009)" : " (more: close 1009)")),
+                (spanish ? "Trama más grande" : "Largest frame",
+                 size(webSocket.effectiveMaxFrameSize) + (spanish ? " (más: cierre 1009)" : " (more: close 1009)")),
+                (spanish ? "Fragmentos enviados" : "Fragments sent",
+                 fragmentSize.map { (spanish ? "como mucho " : "at most ") + size($0) }
+                    ?? (spanish ? "ninguno (mensajes enteros)" : "none (whole messages)")),
+                (spanish ? "Cola de salida" : "Outbound backlog",
+                 maxBacklog > 0
+                    ? (spanish ? "como mucho " + size(maxBacklog) + " por cliente (más: cierre 1013)"
+                        : "at most " + size(maxBacklog) + " per client (more: close 1013)")
+                    : (spanish ? "sin límite" : "no limit")),
+                (spanish ? "Espera del cierre" : "Close handshake timeout", seconds(closeTimeout)),
+                (spanish ? "Espera al apagar" : "Drain timeout on shutdown", seconds(drainTimeout)),
+            ]
+            if let shutdownSpread {
+                limits.append((spanish ? "Reparto del apagado" : "Shutdown spread", seconds(shutdownSpread)))
+            }
+            let none = spanish ? "ninguno" : "none"
+            limits.append((spanish ? "Espera del handshake" : "Handshake timeout",
+                           handshakeTimeout > 0 ? seconds(handshakeTimeout) + (spanish ? " (después, 408)" : " (then 408)") : none))
+            limits.append((spanish ? "Cabeceras de petición más grandes" : "Largest request headers",
+                           size(maxHeaderSize) + (spanish ? " (más: 431)" : " (more: 431)")))
+            limits.append((spanish ? "Conexiones" : "Connections",
+                           maxConnections.map { spanish ? "como mucho \($0) (más: 503)" : "at most \($0) (more: 503)" }
+                               ?? (spanish ? "sin límite" : "no limit")))
+            limits.append((spanish ? "Espera por inactividad" : "Idle timeout",
+                           idleTimeout.map { seconds($0) + (spanish ? " sin recibir nada (después, 1001)"
+                                                                    : " with nothing received (then 1001)") } ?? none))
+            limits.append((spanish ? "Pings de mantenimiento" : "Keepalive pings",
+                           pingInterval.map { spanish ? "cada " + seconds($0) + " (sin pong en 10 s: se cierra)"
+                               : "every " + seconds($0) + " (no pong in 10 s: closed)" } ?? none))
+            if !allowedOrigins.isEmpty {
+                limits.append((spanish ? "Orígenes de navegador permitidos" : "Browser origins allowed",
+                               allowedOrigins.joined(separator: ", ") + (spanish ? " (los demás: 403)" : " (others: 403)")))
+            }
+            if let filesDirectory {
+                // The folder's name only: the page is public, the server's disk layout is not.
+                let folder = Self.lastPathComponent(filesDirectory)
+                limits.append((spanish ? "Archivos recibidos en" : "Files received into",
+                               (spanish ? "una carpeta llamada " : "a folder named ") + folder))
+                limits.append((spanish ? "Transferencias parciales" : "Partial transfers", spanish
+                    ? "como mucho \(filesMaxOpen), \(filesMaxOpenPerConnection) por conexión, guardadas "
+                        + seconds(filesIdleTimeout) + " sin actividad (2 min sin un byte: abandonadas)"
+                    : "at most \(filesMaxOpen), \(filesMaxOpenPerConnection) per connection, kept "
+                        + seconds(filesIdleTimeout) + " when idle (2 min without a byte: abandoned)"))
+                limits.append((spanish ? "Carpeta de archivos" : "Files directory", spanish
+                    ? "como mucho " + size(filesMaxTotalBytes) + " de archivos parciales y recibidos"
+                        + (overwrite ? "; un archivo recibido sustituye al de su nombre" : "; nunca se sustituye un archivo existente")
+                    : "at most " + size(filesMaxTotalBytes) + " of partial and received files"
+                        + (overwrite ? "; a received file replaces one of its name" : "; existing files are never replaced")))
+            }
+            if mode == .channels {
+                limits.append((spanish ? "Historial de canales" : "Channel history", historyDescription[language]))
+                limits.append((spanish ? "Reenvío" : "Replay", spanish
+                    ? "como mucho \(maxReplay) mensajes por suscripción que se reanuda"
+                    : "at most \(maxReplay) messages per resuming subscription"))
+                limits.append((spanish ? "Suscripciones" : "Subscriptions",
+                               spanish ? "como mucho \(maxSubscriptions) por conexión" : "at most \(maxSubscriptions) per connection"))
+            }
+            limits.append((spanish ? "Hilos de event loop" : "Event-loop threads",
+                           threads.map(String.init) ?? (spanish ? "uno por núcleo" : "one per core")))
+            return limits
         }
-        if let filesDirectory {
-            // The folder's name only: the page is public, the server's disk layout is not.
-            limits.append(("Files received into", "a folder named " + Self.lastPathComponent(filesDirectory)))
-            limits.append(("Partial transfers", "at most \(filesMaxOpen), \(filesMaxOpenPerConnection) per connection, "
-                           + "kept " + Self.seconds(filesIdleTimeout) + " when idle (2 min without a byte: abandoned)"))
-            limits.append(("Files directory", "at most " + Self.size(filesMaxTotalBytes) + " of partial and received files"
-                           + (overwrite ? "; a received file replaces one of its name" : "; existing files are never replaced")))
-        }
-        if mode == .channels {
-            limits.append(("Channel history", historyDescription))
-            limits.append(("Replay", "at most \(maxReplay) messages per resuming subscription"))
-            limits.append(("Subscriptions", "at most \(maxSubscriptions) per connection"))
-        }
-        limits.append(("Event-loop threads", threads.map(String.init) ?? "one per core"))
-        return limits
+        return StatusPage.Settings(mode: mode, limits: table, history: mode == .channels ? historyDescription : nil)
     }
 
     /// The last component of `path`, whatever separators and trailing slashes it has.
