@@ -19,10 +19,12 @@ enum HTML {
     }
 
     /// A complete page: `title` (escaped here), the stylesheet, `body` (already HTML) and the
-    /// script at `scriptPath`, if any. Style and script are files of their own
-    /// (``stylesheetPath``, e.g. ``StatusPage/scriptPath``), never inline, so that the pages'
-    /// Content-Security-Policy can forbid every inline script.
-    static func document(title: String, language: String, body: String, scriptPath: String? = nil) -> String {
+    /// script at `scriptPath`, if any, loaded as an ES module when `scriptIsModule` (so that it
+    /// can import `holdfast.js`). Style and script are files of their own (``stylesheetPath``,
+    /// e.g. ``StatusPage/scriptPath``), never inline, so that the pages' Content-Security-Policy
+    /// can forbid every inline script.
+    static func document(title: String, language: String, body: String, scriptPath: String? = nil,
+                         scriptIsModule: Bool = false) -> String {
         """
         <!doctype html>
         <html lang="\(escape(language))">
@@ -34,7 +36,7 @@ enum HTML {
         </head>
         <body>
         \(body)
-        \(scriptPath.map { "<script src=\"\(escape($0))\"></script>" } ?? "")
+        \(scriptPath.map { "<script\(scriptIsModule ? " type=\"module\"" : "") src=\"\(escape($0))\"></script>" } ?? "")
         </body>
         </html>
 
@@ -56,7 +58,8 @@ enum HTML {
         ("Referrer-Policy", "no-referrer"),
     ]
 
-    /// A small, quiet stylesheet: readable line length, tables with light rules, a dark variant.
+    /// A small, quiet stylesheet: readable line length, tables with light rules, a dark variant;
+    /// the upload page's drop zone, phases and progress bar; the chat's log and message form.
     static let stylesheet = """
 
         :root { color-scheme: light dark; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7;
@@ -102,6 +105,40 @@ enum HTML {
         .muted { color: var(--muted); }
         .warning { color: var(--warn); font-weight: 600; }
         footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
+        nav a[aria-current] { color: var(--fg); font-weight: 650; }
+        .error { color: var(--warn); background: var(--panel); border: 1px solid var(--warn); border-radius: 6px;
+          padding: .5rem .8rem; }
+        .state { font-size: .95rem; color: var(--muted); min-height: 1.55em; }
+        .state::before { content: "●"; margin-right: .4rem; color: var(--muted); }
+        .state.on::before { color: var(--good); }
+        .state.waiting::before { color: var(--warn); }
+        .dropzone { display: block; border: 2px dashed var(--line); border-radius: 10px; padding: 1.75rem 1.25rem;
+          text-align: center; background: var(--panel); cursor: pointer; }
+        .dropzone.over { border-color: var(--accent); }
+        .dropzone .title { display: block; font-size: 1.1rem; font-weight: 600; margin-bottom: .6rem; }
+        .dropzone input { max-width: 100%; }
+        ol.phases { display: flex; gap: .5rem; list-style: none; padding: 0; margin: 1.25rem 0 .5rem; }
+        ol.phases li { flex: 1; margin: 0; padding: .35rem .6rem; border-radius: 6px; border: 1px solid var(--line);
+          color: var(--muted); text-align: center; font-size: .9rem; }
+        ol.phases li.current { border-color: var(--accent); color: var(--accent); font-weight: 650; }
+        ol.phases li.done { border-color: var(--good); color: var(--good); }
+        progress { display: block; width: 100%; height: 1.1rem; margin: .5rem 0; accent-color: var(--accent); }
+        .amount { font-variant-numeric: tabular-nums; margin: .25rem 0 .75rem; }
+        .digest { overflow-wrap: anywhere; }
+        ol.log { list-style: none; padding: .5rem .75rem; margin: .75rem 0; min-height: 12rem; max-height: 26rem;
+          overflow-y: auto; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; }
+        ol.log li { margin: .15rem 0; overflow-wrap: anywhere; }
+        ol.log .offset { color: var(--muted); font-size: .8rem; font-variant-numeric: tabular-nums; margin-right: .5rem; }
+        ol.log .from { font-weight: 650; margin-right: .5rem; }
+        ol.log li.marker { color: var(--warn); font-size: .9rem; border-top: 1px dashed var(--warn); padding-top: .15rem; }
+        form.compose { display: grid; grid-template-columns: 12rem 1fr auto; gap: .5rem; align-items: end; }
+        form.compose label { display: block; color: var(--muted); font-size: .85rem; }
+        input, button { font: inherit; }
+        input[type=text] { width: 100%; padding: .4rem .55rem; border: 1px solid var(--line); border-radius: 6px;
+          background: var(--bg); color: var(--fg); }
+        button { padding: .4rem 1rem; border: 1px solid var(--accent); border-radius: 6px; background: var(--accent);
+          color: var(--bg); cursor: pointer; }
+        button.secondary { background: transparent; color: var(--accent); }
 
         """
 }

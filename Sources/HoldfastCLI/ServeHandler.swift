@@ -126,11 +126,12 @@ struct ServePages: Sendable {
 
     func response(to request: UpgradeRequest) -> PlainHTTPResponse? {
         guard request.head.method == .GET else { return nil }
+        let language = CodePageHTML.language(query: request.query)
         let page: PlainHTTPResponse?
         switch request.path {
         case "/":
             page = PlainHTTPResponse(contentType: "text/html",
-                                     body: StatusPage.html(board.snapshot(), limits: board.limits))
+                                     body: StatusPage.html(board.snapshot(), limits: board.limits, language: language))
         case Self.statusJSONPath:
             page = PlainHTTPResponse(contentType: "application/json", body: board.snapshot().json)
         case StatusPage.scriptPath:
@@ -142,7 +143,9 @@ struct ServePages: Sendable {
         case BrowserLimits.path:
             page = limits.response(to: request.head, allowedOrigins: allowedOrigins)
         default:
-            page = CodePageHTML.response(path: request.path, query: request.query)
+            page = BrowserPages.response(path: request.path, query: request.query, mode: mode,
+                                         clientModulePath: script.versionedPath)
+                ?? CodePageHTML.response(path: request.path, query: request.query)
         }
         guard var page else { return nil }
         for (name, value) in HTML.securityHeaders { page.headers.add(name: name, value: value) }

@@ -12,11 +12,12 @@ final class StatusBoard: Sendable {
     /// The path the status page's WebSocket connects to.
     static let path = "/_status"
 
-    /// The limits and settings in force, as the page lists them.
-    let limits: [(name: String, value: String)]
+    /// The limits and settings in force, as the page lists them in each language.
+    let limits: StatusPage.Settings
     private let server = NIOLockedValueBox<WebSocketServer?>(nil)
-    /// The channels hub of `--mode channels` and where its history lives, for people.
-    private let channels: (hub: ChannelHub, store: String)?
+    /// The channels hub of `--mode channels` and where its history lives, for people (the
+    /// snapshots' JSON says it in English).
+    private let channels: (hub: ChannelHub, store: Translated<String>)?
     private let viewers = NIOLockedValueBox(Viewers())
     private let started = NIODeadline.now()
     /// The figures last sampled for the rates, when, and the rates then computed. Every snapshot
@@ -36,7 +37,7 @@ final class StatusBoard: Sendable {
         var pushes: [ObjectIdentifier: RepeatedTask] = [:]
     }
 
-    init(limits: [(name: String, value: String)], channels: (hub: ChannelHub, store: String)? = nil) {
+    init(limits: StatusPage.Settings, channels: (hub: ChannelHub, store: Translated<String>)? = nil) {
         self.limits = limits
         self.channels = channels
         let empty = WebSocketServerStatistics()
@@ -57,7 +58,7 @@ final class StatusBoard: Sendable {
         let statistics = server.withLockedValue { $0 }?.statistics ?? WebSocketServerStatistics()
         let own = viewers.withLockedValue { $0.counted }
         let uptime = Int((now - started).nanoseconds / 1_000_000_000)
-        let hub = channels.map { (statistics: $0.hub.statistics, store: $0.store) }
+        let hub = channels.map { (statistics: $0.hub.statistics, store: $0.store[.english]) }
         let figures = StatusSnapshot(statistics: statistics, viewers: own, channels: hub, rates: nil, uptimeSeconds: uptime)
         let rates = lastSample.withLockedValue { sample in
             let elapsed = Double((now - sample.time).nanoseconds) / 1e9

@@ -120,4 +120,151 @@ struct ServePagesTests {
             }
         }
     }
+
+    // MARK: The browser pages: /upload, /chat, and the status page in Spanish
+
+    /// A temporary files folder for `--mode files`, removed after `body`.
+    private func withFilesFolder<Result: Sendable>(_ body: ([String]) async throws -> Result) async throws -> Result {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("holdfast-pages-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try await body(["--mode", "files", "--files-dir", directory])
+    }
+
+    @Test("GET /upload in files mode: the page with its stable ids, its module script and the resume note")
+    func uploadPage() async throws {
+        try await withFilesFolder { arguments in
+            try await ServeProcess.with(arguments) { server in
+                let page = try await server.get("/upload")
+                #expect(page.status == 200)
+                #expect(page.header("Content-Type")?.hasPrefix("text/html") == true)
+                for text in ["<html lang=\"en\">", "<input type=\"file\" id=\"file\">", "<progress id=\"progress\"",
+                             "id=\"status\"", "id=\"result\"", "id=\"digest\"", "Hashing", "Sending", "Verified",
+                             "offer the same file again", "<script type=\"module\" src=\"/upload.js\"></script>",
+                             "href=\"/upload\" aria-current=\"page\"", "href=\"/upload?lang=es\" hreflang=\"es\""] {
+                    #expect(page.body.contains(text), "\(text)")
+                }
+                #expect(!page.body.contains("href=\"/chat"))
+                let script = try await server.get("/upload.js")
+                #expect(script.status == 200)
+                #expect(script.header("Content-Type")?.hasPrefix("text/javascript") == true)
+                // From this server, at the versioned path of the client it serves.
+                #expect(script.body.contains("import { upload } from \"/holdfast.js?v="))
+                #expect(script.body.contains("from \"/pages.js\""))
+                #expect(!script.body.contains("innerHTML"))
+                let shared = try await server.get("/pages.js")
+                #expect(shared.header("Content-Type")?.hasPrefix("text/javascript") == true)
+                #expect(shared.body.contains("\"1001\":\"El extremo se va\""))
+                #expect(try await server.get("/chat").status == 426)
+                #expect(try await server.get("/chat.js").status == 426)
+            }
+        }
+    }
+
+    @Test("GET /upload?lang=es: the page in Spanish, its links keeping the language")
+    func uploadPageInSpanish() async throws {
+        try await withFilesFolder { arguments in
+            try await ServeProcess.with(arguments) { server in
+                let page = try await server.get("/upload?lang=es")
+                #expect(page.status == 200)
+                for text in ["<html lang=\"es\">", "Subir un archivo", "Calculando el hash", "Enviando", "Verificado",
+                             "ofrece el mismo archivo otra vez", "href=\"/?lang=es\"", "href=\"/codes/?lang=es\"",
+                             "href=\"/upload\" hreflang=\"en\""] {
+                    #expect(page.body.contains(text), "\(text)")
+                }
+                #expect(!page.body.contains("Upload a file"))
+            }
+        }
+    }
+
+    @Test("GET /chat in channels mode: the room, its ids and its module script; ?room= and ?lang=es")
+    func chatPage() async throws {
+        try await ServeProcess.with(["--mode", "channels"]) { server in
+            let page = try await server.get("/chat")
+            #expect(page.status == 200)
+            #expect(page.header("Content-Type")?.hasPrefix("text/html") == true)
+            for text in ["data-room=\"room\"", "id=\"name\"", "id=\"message\"", "id=\"send\"", "id=\"log\"",
+                         "id=\"status\"", "Chat room", "<script type=\"module\" src=\"/chat.js\"></script>"] {
+                #expect(page.body.contains(text), "\(text)")
+            }
+            let spanish = try await server.get("/chat?room=%3Cb%3E%20caf%C3%A9&lang=es")
+            #expect(spanish.status == 200)
+            for text in ["<html lang=\"es\">", "Sala de chat", "Enviar", "data-room=\"&lt;b&gt; café\"",
+                         "href=\"/chat?room=%3Cb%3E%20caf%C3%A9\" hreflang=\"en\""] {
+                #expect(spanish.body.contains(text), "\(text)")
+            }
+            #expect(!spanish.body.contains("<b>"))
+            #expect(try await server.get("/chat?room=%01").status == 400)
+            let script = try await server.get("/chat.js")
+            #expect(script.status == 200)
+            #expect(script.header("Content-Type")?.hasPrefix("text/javascript") == true)
+            #expect(script.body.contains("import { ChannelClient, MessageTooBigError } from \"/holdfast.js?v="))
+            #expect(script.body.contains("textContent"))
+            #expect(!script.body.contains("innerHTML"))
+            #expect(try await server.get("/upload").status == 426)
+            #expect(try await server.get("/upload.js").status == 426)
+        }
+    }
+
+    @Test("/upload and /chat are not served in echo and broadcast modes", arguments: ["echo", "broadcast"])
+    func browserPagesOnlyInTheirMode(mode: String) async throws {
+        try await ServeProcess.with(["--mode", mode]) { server in
+            for target in ["/upload", "/upload.js", "/chat", "/chat.js", "/pages.js"] {
+                #expect(try await server.get(target).status == 426, "\(target)")
+            }
+            let status = try await server.get("/")
+            #expect(!status.body.contains("href=\"/upload"))
+            #expect(!status.body.contains("href=\"/chat"))
+        }
+    }
+
+    @Test("GET /?lang=es: the status page in Spanish — headings, limits, links, and its script's live texts")
+    func statusPageInSpanish() async throws {
+        try await ServeProcess.with(["--mode", "channels", "--max-message-size", "65536"]) { server in
+            let page = try await server.get("/?lang=es")
+            #expect(page.status == 200)
+            for text in ["<html lang=\"es\">", "Estado del servidor", "Cierres por código", "Límites en vigor",
+                         "Conexiones ahora", "Canales", "Historial: en memoria", "Mensaje más grande",
+                         "64,0 KiB (65536 bytes) (más: cierre 1009)", "href=\"/chat?lang=es\"",
+                         "href=\"/codes/1001-vs-1009?lang=es\"", "href=\"/\" hreflang=\"en\"",
+                         "<script src=\"/status.js\"></script>"] {
+                #expect(page.body.contains(text), "\(text)")
+            }
+            for text in ["Server status", "Limits in force", "Largest message"] {
+                #expect(!page.body.contains(text), "\(text)")
+            }
+            let english = try await server.get("/")
+            #expect(english.body.contains("64.0 KiB (65536 bytes) (more: close 1009)"))
+            #expect(english.body.contains("href=\"/?lang=es\" hreflang=\"es\""))
+            let script = try await server.get("/status.js")
+            for text in ["en directo", "desconectado — reintentando",
+                         "Todavía no se ha cerrado ninguna conexión.", "\"1009\":\"Mensaje demasiado grande\"",
+                         "?lang=es"] {
+                #expect(script.body.contains(text), "\(text)")
+            }
+        }
+    }
+
+    @Test("the browser pages and their scripts are sent with the same security headers, no inline script or style",
+          arguments: [("files", "/upload"), ("files", "/upload?lang=es"), ("files", "/upload.js"), ("files", "/pages.js"),
+                      ("channels", "/chat"), ("channels", "/chat.js"), ("channels", "/chat?room=%01"),
+                      ("channels", "/?lang=es")])
+    func browserPagesSecurityHeaders(mode: String, target: String) async throws {
+        let check: (ServeProcess) async throws -> Void = { server in
+            let response = try await server.get(target)
+            #expect(response.header("X-Content-Type-Options") == "nosniff")
+            #expect(response.header("X-Frame-Options") == "DENY")
+            let policy = try #require(response.header("Content-Security-Policy"))
+            #expect(policy.contains("script-src 'self'") && policy.contains("connect-src 'self'"))
+            #expect(!policy.contains("unsafe-inline"))
+            #expect(!response.body.contains("<script>"))
+            #expect(!response.body.contains("<style"))
+            #expect(!response.body.contains(" style="))
+        }
+        if mode == "files" {
+            try await withFilesFolder { arguments in try await ServeProcess.with(arguments, check) }
+        } else {
+            try await ServeProcess.with(["--mode", mode], check)
+        }
+    }
 }

@@ -18,7 +18,7 @@ struct ServerStatisticsTests {
         var testDescription: String { rawValue }
     }
 
-    @Test("a known exchange is counted: messages and bytes each way, then closes 1000 and 4001 by code",
+    @Test("a known exchange is counted: messages and bytes each way, then closes 1000 and 4001 by code, 4001 a departure",
           arguments: HandlerKind.allCases)
     func knownExchange(kind: HandlerKind) async throws {
         let configuration = WebSocketServerConfiguration(host: "127.0.0.1", port: 0, webSocket: testWebSocketConfiguration())
@@ -65,5 +65,7 @@ struct ServerStatisticsTests {
         #expect(statistics.totalConnections == 2)
         #expect(statistics.openConnections == 0)
         #expect(statistics.closes == [.normalClosure: 1, CloseCode(4001): 1])
+        // The client that closed first with 4001 (a page that left) departed; the one with 1000 did not.
+        #expect(statistics.departures == 1)
     }
 }

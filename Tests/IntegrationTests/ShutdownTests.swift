@@ -104,6 +104,9 @@ struct ShutdownTests {
             // Stopped for good: nothing listens any more.
             await Self.expectRefused(port: port)
             #expect(await server.stopped() == ShutdownReport(closedCleanly: count, cut: 0))
+            // The clients answered the server's 1001: none of them left on its own.
+            #expect(server.statistics.closes[.goingAway] == count)
+            #expect(server.statistics.departures == 0)
         }
     }
 
