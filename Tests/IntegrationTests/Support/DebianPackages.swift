@@ -51,6 +51,12 @@ enum DebianPackages {
         }
         return try await executable(newest(), package: "postgresql").deletingLastPathComponent()
     }
+
+    /// Debian's Chromium launcher, `/usr/bin/chromium` (a shell script that `exec`s the browser
+    /// in `/usr/lib/chromium`, so the PID it starts with is the browser's).
+    static func chromium() async throws -> URL {
+        try await executable(["/usr/bin/chromium"], package: "chromium")
+    }
 }
 
 /// Lets one holder at a time through: installs run one after another, and so do the tests that

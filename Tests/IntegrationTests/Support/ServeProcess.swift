@@ -51,23 +51,7 @@ final class ServeProcess: Sendable {
         let stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
-        let (lines, continuation) = AsyncStream.makeStream(of: String.self)
-        let pending = NIOLockedValueBox("")
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                continuation.finish()
-                return
-            }
-            let complete = pending.withLockedValue { text -> [String] in
-                text += String(decoding: data, as: UTF8.self)
-                var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                text = lines.removeLast()
-                return lines
-            }
-            for line in complete { continuation.yield(line) }
-        }
+        let lines = stdout.lines()
         try process.run()
         do {
             let line = try await first(of: lines, "`holdfast serve` to print its address")

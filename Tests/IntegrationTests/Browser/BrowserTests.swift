@@ -1,0 +1,553 @@
+import Crypto
+import Foundation
+import Holdfast
+import HoldfastChannels
+import HoldfastCore
+import HoldfastTestSupport
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// Real pages in a real headless Chromium (one for the suite, a new tab per test) against real
+/// `holdfast serve` processes, driven over the DevTools protocol (``DevTools``) by Holdfast's own
+/// client. The pages use the served `holdfast.js`; the back/forward cache is on, as for users.
+@Suite("Browser — headless Chromium and holdfast.js against holdfast serve", .serialized, .sharedChromium,
+       .timeLimit(.minutes(3)))
+struct BrowserTests {
+    /// Runs `body` with a new tab of the suite's Chromium.
+    static func withPage<Result: Sendable>(_ body: (Page) async throws -> Result) async throws -> Result {
+        try await Chromium.withBrowser { chromium in
+            try await DevTools.with(chromium) { devtools in
+                try await devtools.withPage(body)
+            }
+        }
+    }
+
+    /// Runs `body` with a new tab showing `/codes/1000` of `server` (a page that opens no
+    /// socket of its own and may enter the back/forward cache), `holdfast.js` loaded as `HF` and
+    /// the recorder `T` installed (``BrowserSupport/prelude``).
+    static func withModulePage<Result: Sendable>(_ port: Int, path: String = "/codes/1000",
+                                                 _ body: (Page) async throws -> Result) async throws -> Result {
+        try await withPage { page in
+            try await page.navigate("http://127.0.0.1:\(port)\(path)")
+            try await page.run(BrowserSupport.prelude)
+            return try await body(page)
+        }
+    }
+
+    // MARK: - The harness
+
+    @Test("the harness: the status page loads, 1+1 evaluates, a plain WebSocket echoes, a screenshot is a PNG")
+    func harness() async throws {
+        try await ServeProcess.with([]) { server in
+            try await Self.withPage { page in
+                try await page.navigate("http://127.0.0.1:\(server.port)/")
+                #expect(try await page.evaluate("1+1") == 2)
+                #expect(try await page.evaluate("document.title").string?.isEmpty == false)
+                let echoed = try await page.run("""
+                    const ws = new WebSocket('ws://127.0.0.1:\(server.port)/echo');
+                    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+                    ws.send('hello from Chromium');
+                    const reply = await new Promise(resolve => { ws.onmessage = event => resolve(event.data); });
+                    ws.close(1000);
+                    return reply;
+                    """)
+                #expect(echoed == "hello from Chromium")
+                do {
+                    try await page.evaluate("Promise.reject(new Error('thrown on purpose'))")
+                    Issue.record("a rejected promise did not throw")
+                } catch let error as Page.ScriptError {
+                    #expect(error.description.contains("thrown on purpose"))
+                }
+                let directory = try BrowserSupport.temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let shot = directory.appendingPathComponent("status.png")
+                try await page.screenshot(to: shot)
+                #expect(try Data(contentsOf: shot).starts(with: [0x89, 0x50, 0x4E, 0x47]))
+                let heap = try await page.heapUsage()
+                #expect(heap.used > 0 && heap.used <= heap.total, "\(heap)")
+                print("status page: \(heap)")
+            }
+        }
+    }
+
+    @Test("the harness: the back/forward cache is on in headless Chromium (away and back: pageshow persisted, the same document)")
+    func backForwardCache() async throws {
+        try await ServeProcess.with([]) { server in
+            try await Self.withPage { page in
+                try await page.navigate("http://127.0.0.1:\(server.port)/codes/1000")
+                try await page.run("""
+                    window.shown = [];
+                    addEventListener('pageshow', event => shown.push(event.persisted));
+                    window.marker = Math.random();
+                    """)
+                let marker = try await page.evaluate("marker")
+                try await page.navigate("http://127.0.0.1:\(server.port)/codes/1001")
+                #expect(try await page.goBack() == "BackForwardCacheRestore")
+                #expect(try await page.evaluate("marker") == marker)
+                #expect(try await page.waitFor("shown.length >= 1 && shown", "pageshow") == [true])
+            }
+        }
+    }
+
+    // MARK: - HoldfastSocket
+
+    @Test("a. echo through HoldfastSocket: a text and a binary message come back as sent")
+    func echo() async throws {
+        try await ServeProcess.with([]) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await BrowserSupport.openSocket(page, "ws://127.0.0.1:\(server.port)/")
+                try await page.run("socket.send('hello, holdfast'); socket.send(new Uint8Array([0, 1, 2, 127, 128, 254, 255]));")
+                let messages = try await page.waitFor(
+                    "T.of('message').length >= 2 && T.of('message').every(e => !e.pending) && T.of('message').map(e => e.detail.data)",
+                    "two echoes")
+                #expect(messages == ["hello, holdfast", ["bytes": [0, 1, 2, 127, 128, 254, 255]]])
+                #expect(try await page.evaluate("T.of('close').length + T.of('reconnecting').length") == 0)
+            }
+        }
+    }
+
+    @Test("b. across a server restart (SIGTERM → 1001, same port): what was sent while down arrives after the reconnect, in order, exactly once")
+    func reconnectAcrossRestart() async throws {
+        try await CurrentServer.with([]) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await BrowserSupport.openSocket(page, server.url())
+                try await page.run("socket.send('before');")
+                try await page.waitFor("T.of('message').length >= 1", "the echo of `before`")
+                await server.stop()
+                let reconnecting = try await page.waitFor("T.of('reconnecting')[0]", "the reconnecting event")
+                #expect(reconnecting["detail"]?["code"] == 1001, "\(reconnecting)")
+                // Sent while no connection is open: they wait in the outbox.
+                try await page.run("for (let i = 1; i <= 5; i++) socket.send('queued ' + i);")
+                #expect(try await page.evaluate("T.of('open').length") == 1)
+                try await Task.sleep(for: .milliseconds(300))
+                try await server.start()
+                try await page.waitFor("T.of('open').length >= 2", "the reconnect", limit: .seconds(20))
+                try await page.waitFor("T.of('message').length >= 6", "the queued messages' echoes")
+                // Anything sent twice would have come back by now.
+                try await Task.sleep(for: .milliseconds(500))
+                let messages = try await page.evaluate("T.of('message').map(e => e.detail.data)")
+                #expect(messages == ["before", "queued 1", "queued 2", "queued 3", "queued 4", "queued 5"])
+                #expect(try await page.evaluate("T.of('gaveup').length") == 0)
+            }
+        }
+    }
+
+    @Test("c. a retry hint (--shutdown-spread 2): reconnecting carries hintMs, delayMs is the hint clamped by the policy, and the reconnect waits that long")
+    func retryHint() async throws {
+        try await CurrentServer.with(["--shutdown-spread", "2"]) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await BrowserSupport.openSocket(page, server.url())
+                await server.stop()
+                try await server.start()
+                let event = try await page.waitFor("T.of('reconnecting')[0]", "the reconnecting event")
+                let detail = try #require(event["detail"])
+                #expect(detail["code"] == 1001, "\(detail)")
+                let reason = try #require(detail["reason"]?.string)
+                let hint = try #require(CloseFrame(code: .goingAway, reason: reason).retryHint, "no hint in \(reason)")
+                let hintMs = Int(hint.components.seconds * 1000 + hint.components.attoseconds / 1_000_000_000_000_000)
+                #expect(detail["hintMs"]?.int == hintMs, "\(detail)")
+                let policy = try await page.evaluate("HF.POLICY")
+                let minimum = try #require(policy["minimumRetryHintMs"]?.int)
+                let maximum = try #require(policy["maximumDelayMs"]?.int)
+                let expected = min(max(hintMs, minimum), maximum)
+                #expect(detail["delayMs"]?.int == expected, "\(detail)")
+                #expect(try await page.evaluate("HF.honouredHintMs(\(hintMs))").int == expected)
+                let waited = try await page.waitFor(
+                    "T.of('open').length >= 2 && (T.of('open')[1].at - T.of('reconnecting')[0].at)",
+                    "the reconnect", limit: .seconds(20))
+                guard case .number(let milliseconds) = waited else {
+                    Issue.record("no time between the events: \(waited)")
+                    return
+                }
+                // Timers never fire early; 2 ms for the clock's rounding.
+                #expect(milliseconds >= Double(expected) - 2, "reconnected \(milliseconds) ms after a \(expected) ms delay")
+                print("retry hint \(hintMs) ms, delay \(expected) ms, reconnected after \(Int(milliseconds)) ms")
+            }
+        }
+    }
+
+    @Test("d. no reconnect after 1008: a garbage binary message to --mode files ends in gaveup(1008), and the server sees one connection only")
+    func noRetryAfterPolicyViolation() async throws {
+        let directory = try BrowserSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await ServeProcess.with(["--mode", "files", "--files-dir", directory.path]) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await BrowserSupport.openSocket(page, "ws://127.0.0.1:\(server.port)/")
+                try await page.run("socket.send(new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));")
+                let gaveUp = try await page.waitFor("T.of('gaveup')[0]", "gaveup")
+                #expect(gaveUp["detail"]?["code"] == 1008, "\(gaveUp)")
+                try await Task.sleep(for: .seconds(3))
+                #expect(try await page.evaluate("T.of('reconnecting').length") == 0)
+                #expect(try await page.evaluate("T.of('open').length") == 1)
+                let status = try await BrowserSupport.status(server)
+                #expect(status["totalConnections"] == 1, "\(status)")
+                #expect(BrowserSupport.closes(status, code: 1008) == 1, "\(status)")
+            }
+        }
+    }
+
+    @Test("e. a message over the server's limit is refused in the page (MessageTooBigError naming 1024), no 1009, and the connection still echoes")
+    func overTheLimitRefusedInPage() async throws {
+        try await ServeProcess.with(["--max-message-size", "1024"]) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await BrowserSupport.openSocket(page, "ws://127.0.0.1:\(server.port)/")
+                // The limits came from /limits.json before the connection opened.
+                let limits = try await page.evaluate("T.of('open')[0].detail.limits")
+                #expect(limits["maxMessageSize"] == 1024, "\(limits)")
+                #expect(limits["mode"] == "echo", "\(limits)")
+                let refusal = try await page.run("""
+                    try {
+                      socket.send('x'.repeat(2000));
+                      return { thrown: false };
+                    } catch (error) {
+                      return { thrown: true, name: error.name, constructor: error.constructor.name,
+                               instance: typeof HF.MessageTooBigError === 'function' ? error instanceof HF.MessageTooBigError : null,
+                               size: error.size, limit: error.limit, message: String(error.message) };
+                    }
+                    """)
+                #expect(refusal["thrown"] == true, "\(refusal)")
+                #expect(refusal["name"] == "MessageTooBigError" || refusal["constructor"] == "MessageTooBigError", "\(refusal)")
+                #expect(refusal["instance"] == true, "\(refusal)")
+                #expect(refusal["limit"] == 1024, "\(refusal)")
+                #expect(refusal["size"] == 2000, "\(refusal)")
+                #expect(refusal["message"]?.string?.contains("1024") == true, "\(refusal)")
+                try await page.run("socket.send('small');")
+                let echoed = try await page.waitFor("T.of('message').length >= 1 && T.of('message').map(e => e.detail.data)",
+                                                    "the small message's echo")
+                #expect(echoed == ["small"])
+                #expect(try await page.evaluate("T.of('close').length") == 0)
+                let status = try await BrowserSupport.status(server)
+                #expect(BrowserSupport.closes(status, code: 1009) == 0, "\(status)")
+                #expect(status["connections"] == 1, "\(status)")
+                #expect(status["totalConnections"] == 1, "\(status)")
+            }
+        }
+    }
+
+    @Test("f. leaving the page closes with 4001 (a departure, no 1006) within 1 s; going back restores it from the back/forward cache and it reconnects")
+    func pageDeparture() async throws {
+        try await ServeProcess.with([]) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await BrowserSupport.openSocket(page, "ws://127.0.0.1:\(server.port)/")
+                let started = ContinuousClock.now
+                try await page.navigate("http://127.0.0.1:\(server.port)/codes/1001")
+                let departure = NIOLockedValueBox<JSON>(.null)
+                try await waitUntilAsync("a 4001 close and a departure in /status.json", limit: .seconds(1)) {
+                    let status = try await BrowserSupport.status(server)
+                    departure.withLockedValue { $0 = status }
+                    return BrowserSupport.closes(status, code: 4001) == 1 && status["pageDepartures"] == 1
+                }
+                let counted = ContinuousClock.now - started
+                print("departure counted \(counted) after the navigation began")
+                #expect(counted < .seconds(1), "counted \(counted) after the navigation began")
+                let status = departure.withLockedValue { $0 }
+                #expect(BrowserSupport.closes(status, code: 1006) == 0, "\(status)")
+                #expect(BrowserSupport.closes(status, code: 1001) == 0, "\(status)")
+
+                let navigation = try await page.goBack()
+                #expect(navigation == "BackForwardCacheRestore", "the page was loaded again, not restored")
+                let shown = try await page.waitFor("T.of('pageshow').at(-1)", "pageshow")
+                #expect(shown["detail"]?["persisted"] == true, "\(shown)")
+                try await page.waitFor("T.of('open').length >= 2", "the reconnect after the restore")
+                try await page.run("socket.send('back again');")
+                try await page.waitFor("T.of('message').some(e => e.detail.data === 'back again')", "the echo after the restore")
+                let after = try await BrowserSupport.status(server)
+                #expect(after["totalConnections"] == 2, "\(after)")
+                #expect(after["connections"] == 1, "\(after)")
+                #expect(BrowserSupport.closes(after, code: 1006) == 0, "\(after)")
+                #expect(try await page.evaluate("T.of('gaveup').length") == 0)
+            }
+        }
+    }
+
+    // MARK: - Uploads
+
+    /// A file of `size` seeded random bytes in `directory`, and its SHA-256 in hexadecimal.
+    static func randomFile(_ name: String, size: Int, in directory: URL) throws -> (URL, String) {
+        let url = directory.appendingPathComponent(name)
+        let data = seededBytes(size, seed: UInt64(size)).withUnsafeReadableBytes { Data($0) }
+        try data.write(to: url)
+        return (url, Self.hex(SHA256.hash(data: data)))
+    }
+
+    static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Puts an `<input type=file id=upload-source>` in the page with `path` as its file.
+    static func chooseFile(_ page: Page, _ path: String) async throws {
+        try await page.run("""
+            const input = document.createElement('input');
+            input.type = 'file';
+            input.id = 'upload-source';
+            document.body.append(input);
+            """)
+        try await page.setFileInputFiles("#upload-source", [path])
+        #expect(try await page.evaluate("document.getElementById('upload-source').files.length") == 1)
+    }
+
+    /// Starts `HF.upload` of the chosen file to `url` with `options` (a JavaScript object literal
+    /// without `onProgress`); every progress report goes to `T.progress`, the result to
+    /// `T.uploaded`, a failure to `T.uploadFailed`.
+    static func startUpload(_ page: Page, _ url: String, options: String = "{}") async throws {
+        try await page.run("""
+            T.progress = [];
+            T.uploaded = null;
+            T.uploadFailed = null;
+            const file = document.getElementById('upload-source').files[0];
+            const options = Object.assign(\(options), { onProgress(report) { T.progress.push(T.plain(report)); } });
+            HF.upload(\(DevTools.text(.string(url))), file, options)
+              .then(result => { T.uploaded = T.plain(result); })
+              .catch(error => { T.uploadFailed = String(error && error.stack || error); });
+            """)
+    }
+
+    @Test("g. a 64 MiB file chosen on /upload survives two server restarts (at ~30% and ~60% acknowledged): the page shows the file's SHA-256, the received file is identical, the page's heap stays under 48 MiB (and so do its ArrayBuffers after a collection)")
+    func uploadAcrossRestarts() async throws {
+        let size = 64 << 20
+        let heapBound = 48 << 20
+        let directory = try BrowserSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let received = directory.appendingPathComponent("received")
+        try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
+        let (file, digest) = try Self.randomFile("random-64MiB.bin", size: size, in: directory)
+        let arguments = ["--mode", "files", "--files-dir", received.path, "--max-message-size", "65536"]
+        try await CurrentServer.with(arguments) { server in
+            try await Self.withPage { page in
+                try await page.navigate(server.page("/upload"))
+                guard try await page.evaluate("document.getElementById('file') !== null") == true else {
+                    let body = try await page.evaluate("document.body.innerText.slice(0, 200)")
+                    Issue.record("/upload has no <input id=file>; it answered: \(body)")
+                    return
+                }
+                // The V8 heap's used bytes, every 250 ms; and at each checkpoint, after a full
+                // garbage collection, what the page holds: the heap plus the ArrayBuffers (file
+                // slices and chunks live outside the V8 heap, so a page that read the whole file
+                // would show there; without the collection they count the slices already sent
+                // that no collection has freed yet).
+                let heapPeak = NIOLockedValueBox(0)
+                let rawPeak = NIOLockedValueBox(0)
+                var heldAtCheckpoints: [Page.HeapUsage] = []
+                let sampling = Task {
+                    while !Task.isCancelled {
+                        if let heap = try? await page.heapUsage() {
+                            heapPeak.withLockedValue { $0 = max($0, heap.used) }
+                            rawPeak.withLockedValue { $0 = max($0, heap.held) }
+                        }
+                        try? await Task.sleep(for: .milliseconds(250))
+                    }
+                }
+                defer { sampling.cancel() }
+                let started = ContinuousClock.now
+                // Choosing the file starts the page's upload, as a user's choice does.
+                try await page.setFileInputFiles("#file", [file.path])
+                let finished = "!document.getElementById('result').hidden || !document.getElementById('error').hidden"
+                let sending = "document.querySelector('#phases [data-phase=sending]').className === 'current'"
+                let acknowledged = "(\(sending) ? document.getElementById('progress').value : 0)"
+                // Kept after the test (the directory with the 64 MiB files is removed): a look at
+                // the page mid-transfer, its path in the log.
+                let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("holdfast-browser-screenshots")
+                try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
+                let screenshot = screenshots.appendingPathComponent("upload-mid-transfer-\(UUID().uuidString.prefix(8)).png")
+                for (fraction, shoot) in [(0.3, false), (0.45, true), (0.6, false)] {
+                    let bytes = Int(Double(size) * fraction)
+                    try await page.waitFor("(\(finished)) || \(acknowledged) >= \(bytes)",
+                                           "\(Int(fraction * 100))% acknowledged", limit: .seconds(60))
+                    guard try await page.evaluate(finished) == false else {
+                        let error = try await page.evaluate("document.getElementById('error').textContent")
+                        Issue.record("the upload ended before \(Int(fraction * 100))% could be passed: \(error)")
+                        return
+                    }
+                    try await page.collectGarbage()
+                    heldAtCheckpoints.append(try await page.heapUsage())
+                    if shoot {
+                        try await page.screenshot(to: screenshot)
+                        print("mid-transfer screenshot of /upload: \(screenshot.path)")
+                    } else {
+                        print("restarting at \(try await page.evaluate(acknowledged)) of \(size) acknowledged")
+                        try await server.restart()
+                    }
+                }
+                try await page.waitFor(finished, "the page's result", limit: .seconds(90))
+                sampling.cancel()
+                let error = try await page.evaluate("document.getElementById('error').hidden ? null : document.getElementById('error').textContent")
+                #expect(error == .null, "the page shows an error: \(error)")
+                let shown = try await page.evaluate("""
+                    ({ digest: document.getElementById('digest').textContent,
+                       name: document.getElementById('resultName').textContent,
+                       connections: document.getElementById('connections').textContent,
+                       progress: document.getElementById('progress').value })
+                    """)
+                let peak = heapPeak.withLockedValue { $0 }
+                print("""
+                    64 MiB upload through /upload: \(ContinuousClock.now - started); JS heap used peaked at \(peak / 1024) KiB \
+                    (with uncollected ArrayBuffers \(rawPeak.withLockedValue { $0 } / 1024) KiB); after a collection at \
+                    30/45/60%: \(heldAtCheckpoints.map(\.description).joined(separator: "; ")); page shows \(shown)
+                    """)
+                #expect(shown["digest"]?.string?.lowercased() == digest, "\(shown)")
+                #expect(shown["name"] == "random-64MiB.bin", "\(shown)")
+                #expect(shown["progress"]?.int == size, "\(shown)")
+                // The first connection and one after each restart, at least.
+                #expect(Int(shown["connections"]?.string ?? "") ?? 0 >= 3, "\(shown)")
+                let copied = try Data(contentsOf: received.appendingPathComponent("random-64MiB.bin"))
+                #expect(copied.count == size)
+                #expect(Self.hex(SHA256.hash(data: copied)) == digest)
+                #expect(peak > 0 && peak < heapBound, "the page's heap peaked at \(peak) bytes")
+                #expect(heldAtCheckpoints.count == 3)
+                for held in heldAtCheckpoints {
+                    #expect(held.held < heapBound, "after a collection, the page holds \(held)")
+                }
+            }
+        }
+    }
+
+    @Test("g'. without the limits (limitsURL: null), a 1 MiB chunk trips one 1009, the upload adapts and completes")
+    func uploadLearnsTheLimit() async throws {
+        let size = 6 << 20
+        let directory = try BrowserSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let received = directory.appendingPathComponent("received")
+        try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
+        let (file, digest) = try Self.randomFile("random-6MiB.bin", size: size, in: directory)
+        let arguments = ["--mode", "files", "--files-dir", received.path, "--max-message-size", "65536"]
+        try await ServeProcess.with(arguments) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await Self.chooseFile(page, file.path)
+                try await Self.startUpload(page, "ws://127.0.0.1:\(server.port)/",
+                                           options: "{ limitsURL: null, chunkSize: 1 << 20 }")
+                let result = try await page.waitFor("T.uploadFailed ? { failed: T.uploadFailed } : T.uploaded",
+                                                    "the upload's result", limit: .seconds(60))
+                #expect(result["failed"] == nil, "\(result)")
+                #expect(result["digest"]?.string?.lowercased() == digest, "\(result)")
+                #expect(result["size"]?.int == size, "\(result)")
+                // The first connection ended in the 1009; the second carried the file.
+                #expect(result["connections"] == 2, "\(result)")
+                #expect((result["chunkSize"]?.int ?? .max) <= 65536 - 27, "\(result)")
+                let reconnects = try await page.evaluate("T.progress.filter(p => p.phase === 'reconnecting').map(p => p.code)")
+                #expect(reconnects == [1009], "\(reconnects)")
+                let status = try await BrowserSupport.status(server)
+                #expect(BrowserSupport.closes(status, code: 1009) == 1, "\(status)")
+                #expect(status["totalConnections"] == 2, "\(status)")
+                let copied = try Data(contentsOf: received.appendingPathComponent("random-6MiB.bin"))
+                #expect(Self.hex(SHA256.hash(data: copied)) == digest)
+            }
+        }
+    }
+
+    // MARK: - Channels
+
+    @Test("h. channels: a page subscribed while 200 messages are published over ~3 s and the server restarts twice gets offsets 1…200 once each, in order")
+    func channelsAcrossRestarts() async throws {
+        let count = 200
+        let directory = try BrowserSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let arguments = ["--mode", "channels", "--history-dir", directory.path, "--drain-timeout", "2"]
+        try await CurrentServer.with(arguments) { server in
+            try await Self.withModulePage(server.port) { page in
+                try await page.run("""
+                    window.channels = new HF.ChannelClient(\(DevTools.text(.string(server.url()))));
+                    T.watch(channels.socket, 'channels', ['open', 'close', 'gaveup']);
+                    window.subscription = T.watch(channels.subscribe('browser'), 'subscription',
+                                                  ['publication', 'subscribed', 'gap', 'error']);
+                    """)
+                try await page.waitFor("T.of('subscribed').length >= 1", "the subscription")
+                let policy = ReconnectPolicy(initialDelay: .milliseconds(50), serverRestartInitialDelay: .milliseconds(200),
+                                             maximumDelay: .milliseconds(500))
+                let connection = ReconnectingWebSocketConfiguration(
+                    client: .init(webSocket: testWebSocketConfiguration()), policy: policy)
+                let publisher = ChannelClient(url: server.url(), configuration: .init(connection: connection),
+                                              logger: silentLogger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await publisher.run() }
+                    defer {
+                        publisher.close()
+                        group.cancelAll()
+                    }
+                    let acknowledged = NIOLockedValueBox(0)
+                    let publishing = Task {
+                        for index in 1...count {
+                            _ = try await publisher.publish(.text("message \(index)"), to: "browser")
+                            acknowledged.withLockedValue { $0 = index }
+                            try await Task.sleep(for: .milliseconds(15))
+                        }
+                    }
+                    for _ in 1...2 {
+                        try await Task.sleep(for: .seconds(1))
+                        let before = acknowledged.withLockedValue { $0 }
+                        #expect(before < count, "publishing had ended before the restart")
+                        try await server.restart()
+                        print("channels: restarted after \(before) of \(count) publishes acknowledged")
+                    }
+                    try await withTimeout("every publish acknowledged", limit: .seconds(60)) {
+                        try await publishing.value
+                    }
+                }
+                try await page.waitFor("T.of('publication').some(e => e.detail.offset >= \(count))",
+                                       "offset \(count) in the page", limit: .seconds(30))
+                try await Task.sleep(for: .milliseconds(300))
+                let offsets = try await page.evaluate("T.of('publication').map(e => e.detail.offset)")
+                #expect(offsets == .array((1...count).map { .number(Double($0)) }))
+                let data = try await page.evaluate("T.of('publication').map(e => e.detail.data)")
+                #expect(data == .array((1...count).map { .string("message \($0)") }))
+                #expect(try await page.evaluate("T.of('gap').length + T.of('error').length") == 0)
+                // The restarts reached the page: it connected again (once or twice: the second
+                // restart may come before its backoff after the first one has run out) and
+                // subscribed again on every connection.
+                let opens = try #require(try await page.evaluate("T.of('open', 'channels').length").int)
+                #expect(opens >= 2)
+                #expect(try await page.evaluate("T.of('subscribed').length").int == opens)
+                print("channels: the page connected \(opens) times")
+                #expect(try await page.evaluate("T.of('gaveup').length") == 0)
+            }
+        }
+    }
+
+    // MARK: - The policy in the page and in Swift
+
+    @Test("i. no drift: for every code 1000–4999, isRetryable and initialDelayMs in the page equal ReconnectPolicy's")
+    func policyDrift() async throws {
+        try await ServeProcess.with([]) { server in
+            try await Self.withModulePage(server.port) { page in
+                let table = try await page.run("""
+                    const retryable = [], initial = [];
+                    for (let code = 1000; code <= 4999; code++) {
+                      retryable.push(HF.isRetryable(code));
+                      initial.push(HF.initialDelayMs(code));
+                    }
+                    return { retryable, initial };
+                    """)
+                guard case .array(let retryable)? = table["retryable"], case .array(let initial)? = table["initial"],
+                      retryable.count == 4000, initial.count == 4000 else {
+                    Issue.record("unexpected table: \(table.serialized.prefix(300))")
+                    return
+                }
+                let policy = ReconnectPolicy()
+                var differences: [String] = []
+                for code in 1000...4999 {
+                    let ending = ReconnectPolicy.Disconnection.closed(
+                        CloseOutcome(sent: nil, received: CloseFrame(code: CloseCode(UInt16(code)), reason: "")))
+                    let delay = policy.initialDelay(after: ending).components
+                    let milliseconds = Int(delay.seconds * 1000 + delay.attoseconds / 1_000_000_000_000_000)
+                    let index = code - 1000
+                    if retryable[index] != .bool(policy.isRetryable(ending)) {
+                        differences.append("\(code): isRetryable \(retryable[index]) in the page")
+                    }
+                    if initial[index] != .number(Double(milliseconds)) {
+                        differences.append("\(code): initialDelayMs \(initial[index]) in the page, \(milliseconds) in Swift")
+                    }
+                }
+                #expect(differences.isEmpty, "\(differences.prefix(20).joined(separator: "; "))")
+            }
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds, failing after `limit`.
+func waitUntilAsync(_ what: String, limit: Duration, _ condition: @escaping @Sendable () async throws -> Bool)
+    async throws
+{
+    try await withTimeout(what, limit: limit) {
+        while try await !condition() { try await Task.sleep(for: .milliseconds(50)) }
+    }
+}
