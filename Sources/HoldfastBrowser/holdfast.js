@@ -3,7 +3,7 @@
 // upload that resumes after any connection loss. One ES module, no dependencies, no build step;
 // `holdfast serve` serves it at /holdfast.js?v=VERSION with the reconnect policy filled in.
 
-/** The version of this module, as in the `?v=` of the URL the server serves it at. */
+/** The version of this module's API. (The `?v=` of the URL it is served at is a digest of its content.) */
 export const VERSION = "1";
 
 /**
@@ -18,6 +18,11 @@ const MiB = 1 << 20;
 const LIMITS_TIMEOUT_MS = 3000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** Dispatches a CustomEvent of `type` carrying `detail` on `target`. */
+function emit(target, type, detail) {
+  target.dispatchEvent(new CustomEvent(type, { detail }));
+}
 
 // MARK: - The reconnect policy (mirrors HoldfastCore's ReconnectPolicy and CloseFrame)
 
@@ -144,11 +149,12 @@ function frozenCopy(data) {
   return data;
 }
 
+/** Binary data as a Uint8Array over the same bytes (no copy). */
 function bytesOf(data) {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError("expected a string, an ArrayBuffer, a typed array or a DataView");
+  throw new TypeError("expected an ArrayBuffer, a typed array or a DataView");
 }
 
 /** The limits document a Holdfast server serves; values of the wrong type read as absent. */
@@ -162,19 +168,35 @@ function readLimits(json) {
   };
 }
 
+const WEBSOCKET_SCHEMES = { "ws:": "ws:", "wss:": "wss:", "http:": "ws:", "https:": "wss:" };
+
+/**
+ * `url` (absolute, or relative to the page) as the ws: or wss: URL to connect to: http(s) is
+ * mapped because not every browser's WebSocket takes it, and a fragment is dropped because a
+ * WebSocket refuses one. Throws a SyntaxError for any other scheme, at once rather than on connect.
+ */
+function webSocketURL(url) {
+  const parsed = new URL(url, globalThis.location?.href);
+  const scheme = WEBSOCKET_SCHEMES[parsed.protocol];
+  if (scheme === undefined) throw new SyntaxError(`${parsed.href} is not a ws:, wss:, http: or https: URL`);
+  parsed.protocol = scheme;
+  parsed.hash = "";
+  return parsed.href;
+}
+
 function defaultLimitsURL(url) {
   const parsed = new URL(url);
-  const secure = parsed.protocol === "wss:" || parsed.protocol === "https:";
-  return `${secure ? "https" : "http"}://${parsed.host}/limits.json`;
+  return `${parsed.protocol === "wss:" ? "https" : "http"}://${parsed.host}/limits.json`;
 }
 
 // MARK: - HoldfastSocket
 
 /**
- * A WebSocket that connects again after the server goes away (1001, 1006, 1011–1014, a failed
- * connect), with the Swift client's backoff and retry hints, and keeps what is sent meanwhile in
- * a bounded outbox that goes out in order on the next connection. It learns the server's message
- * limit from `/limits.json` and from 1009 closes, and refuses larger messages before sending.
+ * A WebSocket that connects again after the endings the Swift client retries (the policy's
+ * retriedCloseCodes: by default 1001, 1005, 1006, 1009 and 1011–1014; a failed connect is a
+ * 1006), with its backoff and retry hints, and keeps what is sent meanwhile in a bounded outbox
+ * that goes out in order on the next connection. It learns the server's message limit from
+ * `/limits.json` and from 1009 closes, and refuses larger messages before sending.
  *
  * Events (CustomEvent, data in `detail`): `open` {attempt, protocol, limits}, `message` {data},
  * `close` {code, reason, wasClean} for every connection end, `reconnecting` {delayMs, code,
@@ -204,21 +226,21 @@ export class HoldfastSocket extends EventTarget {
   #pageListeners = null;
 
   /**
-   * Starts connecting to `url` (ws:, wss:, http: or https:).
+   * Starts connecting to `url` (ws:, wss:, http: or https:, or relative to the page; http(s)
+   * is connected to as ws(s)). Throws a SyntaxError for another scheme.
    * Options: `protocols` (string[]), `limitsURL` (default the URL's origin + `/limits.json`;
    * null: not fetched), `maxAttempts` (retries before giving up; default the policy's
-   * maximumAttempts, unlimited when null),
-   * `outboxMessages` (default 1000), `outboxBytes` (default 16 MiB), `leavePages` (close on
-   * pagehide, reconnect on a back/forward-cache pageshow; default true), `WebSocket` (the
-   * constructor; default globalThis.WebSocket).
+   * maximumAttempts; null: never give up), `outboxMessages` (default 1000), `outboxBytes`
+   * (default 16 MiB), `leavePages` (close on pagehide, reconnect on a back/forward-cache
+   * pageshow; default true), `WebSocket` (the constructor; default globalThis.WebSocket).
    */
   constructor(url, options = {}) {
     super();
     policy();
-    this.#url = new URL(url, globalThis.location?.href).href;
+    this.#url = webSocketURL(url);
     this.#protocols = options.protocols ?? [];
     this.#limitsURL = options.limitsURL === undefined ? defaultLimitsURL(this.#url) : options.limitsURL;
-    this.#maxAttempts = options.maxAttempts ?? policy().maximumAttempts ?? Infinity;
+    this.#maxAttempts = (options.maxAttempts === undefined ? policy().maximumAttempts : options.maxAttempts) ?? Infinity;
     this.#maxQueuedMessages = options.outboxMessages ?? 1000;
     this.#maxQueuedBytes = options.outboxBytes ?? 16 * MiB;
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
@@ -233,7 +255,7 @@ export class HoldfastSocket extends EventTarget {
     queueMicrotask(() => this.#connect());
   }
 
-  /** The URL connected to. */
+  /** The URL connected to (ws: or wss:). */
   get url() { return this.#url; }
   /** Whether a connection is open now. */
   get connected() { return this.#ws?.readyState === OPEN; }
@@ -296,41 +318,46 @@ export class HoldfastSocket extends EventTarget {
     ws?.close(code, reason);
   }
 
-  #emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-
   async #connect() {
+    if (this.#stopped || this.#pageLeft) return;
     const generation = ++this.#generation;
-    if (this.#limitsURL !== null) await this.#fetchLimits();
-    if (generation !== this.#generation || this.#stopped || this.#pageLeft) return;
+    const announced = this.#limitsURL === null ? null : await this.#fetchLimits();
+    // Closed, hidden or superseded while the limits were fetched: this attempt is over.
+    if (generation !== this.#generation) return;
+    if (announced !== null && JSON.stringify(announced) !== JSON.stringify(this.#announced)) {
+      this.#announced = announced;
+      emit(this, "limits", { limits: this.limits });
+      if (this.#stopped) return; // a `limits` listener closed the socket
+    }
     let ws;
     try {
       ws = new this.#WebSocket(this.#url, this.#protocols);
     } catch (error) {
       this.#stop();
-      this.#emit("gaveup", { code: null, reason: String(error?.message ?? error) });
+      emit(this, "gaveup", { code: null, reason: String(error?.message ?? error) });
       return;
     }
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
-    ws.onopen = () => { if (this.#ws === ws) this.#opened(ws); };
-    ws.onmessage = (event) => { if (this.#ws === ws) this.#emit("message", { data: event.data }); };
+    // Events of a connection given up (closed, or left with the page) are not passed on; its
+    // close event is, after close(), as the last `close`.
+    const current = () => this.#ws === ws && !this.#stopped;
+    ws.onopen = () => { if (current()) this.#opened(ws); };
+    ws.onmessage = (event) => { if (current()) emit(this, "message", { data: event.data }); };
     ws.onclose = (event) => { if (this.#ws === ws) this.#closed(event.code, event.reason, event.wasClean); };
   }
 
-  /** Reads the announced limits; a failure keeps the last known ones (they only spare a refusal). */
+  /**
+   * The limits the server announces, or null when they cannot be read (unreachable, not JSON,
+   * timed out): then the last known ones stay, as they only spare the server a refusal.
+   */
   async #fetchLimits() {
-    if (typeof fetch !== "function") return;
+    if (typeof fetch !== "function") return null;
     try {
       const response = await fetch(this.#limitsURL, { cache: "no-store", signal: AbortSignal.timeout(LIMITS_TIMEOUT_MS) });
-      if (!response.ok) return;
-      const announced = readLimits(await response.json());
-      if (JSON.stringify(announced) === JSON.stringify(this.#announced)) return;
-      this.#announced = announced;
-      this.#emit("limits", { limits: this.limits });
+      return response.ok ? readLimits(await response.json()) : null;
     } catch {
-      // Unreachable, not JSON, timed out: connect anyway with what is known.
+      return null;
     }
   }
 
@@ -342,12 +369,12 @@ export class HoldfastSocket extends EventTarget {
       this.#queuedBytes -= size;
       const limit = this.maxMessageSize;
       if (limit !== null && size > limit) {
-        this.#emit("dropped", { data, error: new MessageTooBigError(size, limit) });
+        emit(this, "dropped", { data, error: new MessageTooBigError(size, limit) });
       } else {
         ws.send(data);
       }
     }
-    this.#emit("open", { attempt: this.#attempts, protocol: ws.protocol, limits: this.limits });
+    emit(this, "open", { attempt: this.#attempts, protocol: ws.protocol, limits: this.limits });
   }
 
   #closed(code, reason, wasClean) {
@@ -355,12 +382,12 @@ export class HoldfastSocket extends EventTarget {
     const upMs = this.#openedAt > 0 ? Date.now() - this.#openedAt : 0;
     this.#openedAt = 0;
     if (code === 1009) this.#learnLimit(announcedLimitFromReason(reason));
-    this.#emit("close", { code, reason, wasClean });
-    if (this.#stopped || this.#pageLeft) return;
+    emit(this, "close", { code, reason, wasClean });
+    if (this.#stopped) return; // the close() of a listener, or the close event after close()
     if (upMs >= policy().resetAfterMs) this.#attempts = 0;
     if (!isRetryable(code) || this.#attempts >= this.#maxAttempts) {
       this.#stop();
-      this.#emit("gaveup", { code, reason });
+      emit(this, "gaveup", { code, reason });
       return;
     }
     const hintMs = retryHintMs(reason);
@@ -371,13 +398,13 @@ export class HoldfastSocket extends EventTarget {
       this.#reconnectTimer = null;
       this.#connect();
     }, delayMs);
-    this.#emit("reconnecting", { delayMs, code, reason, attempt: this.#attempts, hintMs });
+    emit(this, "reconnecting", { delayMs, code, reason, attempt: this.#attempts, hintMs });
   }
 
   #learnLimit(limit) {
     if (limit === null || (this.#learnedLimit !== null && this.#learnedLimit <= limit)) return;
     this.#learnedLimit = limit;
-    this.#emit("limits", { limits: this.limits });
+    emit(this, "limits", { limits: this.limits });
   }
 
   #cancelAttempt() {
@@ -413,7 +440,7 @@ export class HoldfastSocket extends EventTarget {
     this.#openedAt = 0;
     const { pageLeftCode, pageLeftReason } = policy();
     ws.close(pageLeftCode, pageLeftReason);
-    this.#emit("close", { code: pageLeftCode, reason: pageLeftReason, wasClean: true });
+    emit(this, "close", { code: pageLeftCode, reason: pageLeftReason, wasClean: true });
   }
 
   #returnToPage() {
@@ -577,26 +604,28 @@ export class ChannelClient extends EventTarget {
   }
 
   /**
-   * Publishes `data` (a string: kind "text"; binary data: kind "binary") to `channel`. Resolves
-   * with {channel, id, epoch, offset, duplicate} once stored. Until then it is sent again with the
-   * same `id` (default: this client's random prefix and a counter) after every reconnect and after
-   * a store-unavailable or shutting-down refusal. Rejects with MessageTooBigError (never sent),
-   * ChannelError (refused), or an Error when the outbox is full.
+   * Publishes `data` to `channel`: a string as kind "text", an ArrayBuffer, typed array or
+   * DataView as kind "binary" (read a Blob first). Resolves with {channel, id, epoch, offset,
+   * duplicate} once stored. Until then it is sent again with the same `id` (default: this
+   * client's random prefix and a counter) after every reconnect and after a store-unavailable or
+   * shutting-down refusal. Rejects with MessageTooBigError (never sent), ChannelError (refused),
+   * a TypeError for other data, or an Error when the outbox is full.
    */
-  publish(channel, data, { id } = {}) {
-    if (this.#stopped !== null) return Promise.reject(this.#stopped);
+  async publish(channel, data, { id } = {}) {
+    if (this.#stopped !== null) throw this.#stopped;
     const kind = typeof data === "string" ? "text" : "binary";
     const publishID = id ?? `${this.#idPrefix}-${this.#publishCount + 1}`;
-    if (this.#pending.has(publishID)) return Promise.reject(new Error(`a publish with id ${publishID} is waiting already`));
+    if (this.#pending.has(publishID)) throw new Error(`a publish with id ${publishID} is waiting already`);
     const message = publishMessage(channel, publishID, kind, kind === "text" ? encoder.encode(data) : bytesOf(data));
     const size = message.length;
     const limit = this.#socket.maxMessageSize;
-    if (limit !== null && size > limit) return Promise.reject(new MessageTooBigError(size, limit));
+    if (limit !== null && size > limit) throw new MessageTooBigError(size, limit);
     if (this.#pending.size >= this.#maxPending || this.#pendingBytes + size > this.#maxPendingBytes) {
-      return Promise.reject(new Error(`the outbox of unacknowledged publishes is full (at most ${this.#maxPending} `
-        + `publishes, ${this.#maxPendingBytes} bytes)`));
+      throw new Error(`the outbox of unacknowledged publishes is full (at most ${this.#maxPending} `
+        + `publishes, ${this.#maxPendingBytes} bytes)`);
     }
     if (id === undefined) this.#publishCount += 1;
+    // Queued and sent before publish returns, so that publishes go out in the order made.
     return new Promise((resolve, reject) => {
       this.#pending.set(publishID, { id: publishID, message, size, resolve, reject, refusedForNow: false });
       this.#pendingBytes += size;
@@ -618,20 +647,29 @@ export class ChannelClient extends EventTarget {
     if (protocol !== CHANNELS_SUBPROTOCOL) {
       const reason = `the server did not agree on ${CHANNELS_SUBPROTOCOL} (it chose ${protocol || "none"}): `
         + "not a Holdfast channels endpoint";
-      this.dispatchEvent(new CustomEvent("error", { detail: { code: "subprotocol-not-agreed", reason, channel: null } }));
+      emit(this, "error", { code: "subprotocol-not-agreed", reason, channel: null });
       this.#socket.close(1000, `${CHANNELS_SUBPROTOCOL} not agreed`);
       this.#stop(new ChannelError("subprotocol-not-agreed", reason), true);
       return;
     }
     this.#connected = true;
-    // Every subscription from where it stands, then every unacknowledged publish in order.
+    this.#resend({ onlyRefused: false });
+  }
+
+  /**
+   * Sends every subscription again from where it stands, then every unacknowledged publish in
+   * order (on a new connection), or only those the server refused for now (after the pause).
+   */
+  #resend({ onlyRefused }) {
     for (const [channel, record] of this.#channels) {
-      record.awaitingAnswer = true;
+      if (onlyRefused && !record.refusedForNow) continue;
       record.refusedForNow = false;
+      record.awaitingAnswer = true;
       this.#send(subscribeMessage(channel, record.cursor));
     }
     const limit = this.#socket.maxMessageSize;
     for (const pending of [...this.#pending.values()]) {
+      if (onlyRefused && !pending.refusedForNow) continue;
       if (limit !== null && pending.size > limit) {
         this.#settle(pending, new MessageTooBigError(pending.size, limit));
         continue;
@@ -669,15 +707,14 @@ export class ChannelClient extends EventTarget {
     if (record === undefined) return;
     record.awaitingAnswer = false;
     const lastDelivered = record.cursor;
-    // Decided by what was delivered, not by `recovered` alone: the server judged the position
-    // sent, and publications may have arrived since.
+    // Decided by what was delivered, not by `recovered`: the server judged the position sent,
+    // and publications may have been delivered since (then `recovered: false` lost nothing).
     const before = { epoch, offset: from > 0 ? from - 1 : 0 };
     const continues = lastDelivered !== null && lastDelivered.epoch === epoch && before.offset <= lastDelivered.offset;
     if (!continues) record.cursor = before;
-    const subscription = record.subscription;
-    subscription.dispatchEvent(new CustomEvent("subscribed", { detail: { epoch, offset, from, recovered: recovered ?? null } }));
-    if (lastDelivered !== null && (!continues || recovered === false)) {
-      subscription.dispatchEvent(new CustomEvent("gap", { detail: { recovered: false, epoch, from, lastDelivered } }));
+    emit(record.subscription, "subscribed", { epoch, offset, from, recovered: recovered ?? null });
+    if (lastDelivered !== null && !continues) {
+      emit(record.subscription, "gap", { recovered: false, epoch, from, lastDelivered });
     }
   }
 
@@ -691,7 +728,7 @@ export class ChannelClient extends EventTarget {
       if (offset === cursor.offset + 1) {
         record.cursor = { epoch, offset };
         const data = kind === "text" ? decoder.decode(payload) : payload;
-        record.subscription.dispatchEvent(new CustomEvent("publication", { detail: { channel, epoch, offset, data, kind } }));
+        emit(record.subscription, "publication", { channel, epoch, offset, data, kind });
         return;
       }
     }
@@ -724,14 +761,14 @@ export class ChannelClient extends EventTarget {
     const record = channel == null ? undefined : this.#channels.get(channel);
     if (record !== undefined && code === "not-subscribed") return; // an unsubscribe crossed the server's end
     if (record === undefined || !record.awaitingAnswer) {
-      this.dispatchEvent(new CustomEvent("error", { detail: { code, reason, channel: channel ?? null } }));
+      emit(this, "error", { code, reason, channel: channel ?? null });
     } else if (RETRYABLE_CHANNEL_ERRORS.has(code)) {
       record.awaitingAnswer = false;
       record.refusedForNow = true;
       this.#retryLater();
     } else {
       this.#channels.delete(channel);
-      record.subscription.dispatchEvent(new CustomEvent("error", { detail: { code, reason } }));
+      emit(record.subscription, "error", { code, reason });
     }
   }
 
@@ -739,18 +776,7 @@ export class ChannelClient extends EventTarget {
     if (this.#retryTimer !== null) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
-      if (!this.#connected) return; // the next connection sends everything anyway
-      for (const [channel, record] of this.#channels) {
-        if (!record.refusedForNow) continue;
-        record.refusedForNow = false;
-        record.awaitingAnswer = true;
-        this.#send(subscribeMessage(channel, record.cursor));
-      }
-      for (const pending of this.#pending.values()) {
-        if (!pending.refusedForNow) continue;
-        pending.refusedForNow = false;
-        this.#send(pending.message);
-      }
+      if (this.#connected) this.#resend({ onlyRefused: true }); // else the next connection sends all
     }, this.#retryDelayMs);
   }
 
@@ -776,7 +802,7 @@ export class ChannelClient extends EventTarget {
     this.#channels.clear();
     if (!tellSubscriptions) return;
     for (const { subscription } of records) {
-      subscription.dispatchEvent(new CustomEvent("error", { detail: { code: error.code, reason: error.reason } }));
+      emit(subscription, "error", { code: error.code, reason: error.reason });
     }
   }
 }
@@ -971,8 +997,9 @@ const RATE_WINDOW_MS = 5000;
  * server's limit over a HoldfastSocket, resuming from the receiver's offset on every connection.
  *
  * The page holds at most about one window (`options.window`, default 4 MiB) of sent but
- * unacknowledged data in the WebSocket's buffer plus the chunk being read; the file is read with
- * `blob.slice` one chunk (or, while hashing, two 1 MiB slices) at a time, never whole.
+ * unacknowledged data in the WebSocket's buffer, plus the chunk being read (briefly twice: as
+ * read and as a message); the file is read with `blob.slice` one chunk (or, while hashing, two
+ * 1 MiB slices) at a time, never whole.
  *
  * Options: `name`, `chunkSize` (default 1 MiB, lowered to the limit − 27 and after a 1009),
  * `window`, `onProgress` ({phase: "hashing", hashed, size} then {phase: "sending", acknowledged,
@@ -984,12 +1011,15 @@ const RATE_WINDOW_MS = 5000;
  * refuses, or `closeCode` and `closeReason` when the connection gave up.
  */
 export async function upload(url, file, options = {}) {
+  webSocketURL(url); // a bad URL throws now, not after hashing the file
+  if (!(file instanceof Blob)) throw new TypeError("upload takes a File, or a Blob with options.name");
   const name = options.name ?? file.name;
   if (typeof name !== "string" || name === "") throw new TypeError("upload needs a name: a File's, or options.name");
   const nameBytes = encoder.encode(name);
   if (nameBytes.length > 0xffff) throw new RangeError("the file name is too long");
   options.signal?.throwIfAborted();
   const digest = await hashBlob(file, options.onProgress, options.signal);
+  options.signal?.throwIfAborted();
   return new TransferUpload(url, file, name, nameBytes, digest, options).run();
 }
 
@@ -1100,35 +1130,42 @@ class TransferUpload {
     this.#connections += 1;
     this.#round += 1;
     const limit = this.#socket.maxMessageSize;
-    let chunkSize = Math.min(this.#preferredChunkSize, this.#chunkSizeCap);
-    if (limit !== null) {
-      if (limit <= CHUNK_HEADER_SIZE) return this.#finish(this.#limitTooSmall(limit));
-      chunkSize = Math.min(chunkSize, limit - CHUNK_HEADER_SIZE);
+    if (limit !== null && limit <= CHUNK_HEADER_SIZE) {
+      this.#finish(this.#limitTooSmall(limit));
+      return;
     }
-    this.#chunkSize = chunkSize;
+    const capacity = limit === null ? Infinity : limit - CHUNK_HEADER_SIZE;
+    this.#chunkSize = Math.min(this.#preferredChunkSize, this.#chunkSizeCap, capacity);
     this.#phase = "offered";
     try {
-      this.#send(this.#offer);
+      this.#send(this.#offer); // throws MessageTooBigError for a name that makes the offer too big
     } catch (error) {
       this.#finish(error);
     }
-    return undefined;
   }
 
   #closed({ code, reason }) {
     if (this.#phase === "complete") return;
     this.#phase = "disconnected";
     this.#round += 1;
-    if (code !== 1009) return;
-    // Lower the chunk size to fit the limit the reason names, else halve it.
-    const named = announcedLimitFromReason(reason);
-    if (named !== null && named <= CHUNK_HEADER_SIZE) return this.#finish(this.#limitTooSmall(named));
-    const capacity = named === null ? Infinity : named - CHUNK_HEADER_SIZE;
+    if (code === 1009) this.#lowerChunkSize(announcedLimitFromReason(reason));
+  }
+
+  /** After a 1009: fits the chunk size to the limit the reason names, else halves it; it stays lowered. */
+  #lowerChunkSize(namedLimit) {
+    if (namedLimit !== null && namedLimit <= CHUNK_HEADER_SIZE) {
+      this.#finish(this.#limitTooSmall(namedLimit));
+      return;
+    }
+    const capacity = namedLimit === null ? Infinity : namedLimit - CHUNK_HEADER_SIZE;
+    // A limit that would not have refused the chunk: halve anyway, so that the upload makes progress.
     const lowered = capacity < this.#chunkSize ? capacity : Math.floor(this.#chunkSize / 2);
-    if (lowered < 1) return this.#finish(new Error("the server refuses even 1-byte chunks as too big (close 1009)"));
+    if (lowered < 1) {
+      this.#finish(new Error("the server refuses even 1-byte chunks as too big (close 1009)"));
+      return;
+    }
     this.#chunkSize = lowered;
     this.#chunkSizeCap = lowered;
-    return undefined;
   }
 
   #received(data) {
