@@ -15,6 +15,8 @@ enum ChatPage {
     static let scriptPath = "/chat.js"
     /// The room of a page asked for without `?room=`.
     static let defaultRoom = "room"
+    /// Messages of the room's history a freshly opened page shows.
+    static let recentOnLoad = 50
 
     /// Whether `room` may name a channel (``ChannelName``): the server would refuse any other.
     static func isRoomName(_ room: String) -> Bool {
@@ -84,8 +86,9 @@ enum ChatPage {
                 name = "Your name"
                 message = "Message"
                 send = "Send"
-                note = "After a reconnect (a server restart, a network change) the server replays what this page "
-                    + "missed, so nothing is lost or shown twice; when its history no longer holds it, the log says so."
+                note = "The page opens with the room's last \(recentOnLoad) messages. After a reconnect (a server restart, "
+                    + "a network change) the server replays what this page missed, so nothing is lost or shown twice; "
+                    + "when its history no longer holds it, the log says so."
                 notARoom = "Not a room name"
                 roomRule = "A room name is 1 to \(ChannelName.maxLength) bytes of UTF-8 without control characters."
             case .spanish:
@@ -96,8 +99,9 @@ enum ChatPage {
                 name = "Tu nombre"
                 message = "Mensaje"
                 send = "Enviar"
-                note = "Tras una reconexión (un reinicio del servidor, un cambio de red) el servidor reenvía lo que esta "
-                    + "página se perdió, así que nada falta ni se muestra dos veces; si su historial ya no lo guarda, el registro lo indica."
+                note = "La página se abre con los últimos \(recentOnLoad) mensajes de la sala. Tras una reconexión (un "
+                    + "reinicio del servidor, un cambio de red) el servidor reenvía lo que esta página se perdió, así que "
+                    + "nada falta ni se muestra dos veces; si su historial ya no lo guarda, el registro lo indica."
                 notARoom = "No es un nombre de sala"
                 roomRule = "Un nombre de sala tiene de 1 a \(ChannelName.maxLength) bytes de UTF-8 sin caracteres de control."
             }
@@ -105,8 +109,8 @@ enum ChatPage {
     }
 
     /// Joins the room of `<main data-room>` with `holdfast.js`'s `ChannelClient` (imported from
-    /// `clientModulePath`): every publication goes into the log with its offset, author and text,
-    /// a gap or a new epoch (the server lost its history) as a marker; the connection's state
+    /// `clientModulePath`), starting with its last ``recentOnLoad`` messages: every publication
+    /// goes into the log with its offset, author and text, a gap or a new epoch (the server lost its history) as a marker; the connection's state
     /// (the events of `client.socket`) goes in the state line, refusals in the error line. Sends
     /// what the form holds as `{"from", "text"}`; a message over the server's limit is refused
     /// before sending, with its size and the limit. Message data goes in with `textContent`,
@@ -193,8 +197,30 @@ enum ChatPage {
           return { from: "", text: detail.data };
         }
 
+        // Where the room stands, learned on a short connection of its own, so that the page opens
+        // with the last \(recentOnLoad) messages: a subscription starts after that position and the
+        // server replays them. `null` (nothing but what follows) when the server does not answer
+        // within 3 s.
+        async function recentPosition() {
+          const probe = new ChannelClient(socketURL("\(path)"), { maxAttempts: 2 });
+          try {
+            return await new Promise((resolve) => {
+              setTimeout(() => resolve(null), 3000);
+              probe.socket.addEventListener("gaveup", () => resolve(null));
+              const standing = probe.subscribe(room);
+              standing.addEventListener("error", () => resolve(null));
+              standing.addEventListener("subscribed", (event) => resolve({
+                epoch: event.detail.epoch, offset: Math.max(0, event.detail.offset - \(recentOnLoad)),
+              }));
+            });
+          } finally {
+            probe.close();
+          }
+        }
+
+        const since = await recentPosition();
         const client = new ChannelClient(socketURL("\(path)"));
-        const subscription = client.subscribe(room);
+        const subscription = client.subscribe(room, since === null ? {} : { since });
         let epoch = null;
 
         // The connection's events are the socket's; the channel's and the client's errors are refusals.
