@@ -146,7 +146,7 @@ enum CodePageHTML {
     private static func navigation(_ language: Language, path: String) -> String {
         let words = Words(language)
         var links = "<nav><span class=\"brand\">holdfast</span>"
-        links += "<a href=\"/\">\(HTML.escape(words.status))</a>"
+        links += "<a href=\"/\(query(language))\">\(HTML.escape(words.status))</a>"
         links += "<a href=\"/codes/\(query(language))\">\(HTML.escape(words.closeCodes))</a>"
         for other in Language.allCases {
             let name = other == .english ? "English" : "Español"
