@@ -986,7 +986,7 @@ const delay = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 // MARK: - upload
 
 const HASH_SLICE = MiB;
-const BUFFER_POLL_MS = 20;
+const BUFFER_POLL_MS = 4;
 const RATE_WINDOW_MS = 5000;
 
 /**
@@ -996,10 +996,10 @@ const RATE_WINDOW_MS = 5000;
  * resumes where the receiver stopped, even after a reload), then sends it in chunks that fit the
  * server's limit over a HoldfastSocket, resuming from the receiver's offset on every connection.
  *
- * The page holds at most about one window (`options.window`, default 4 MiB) of sent but
- * unacknowledged data in the WebSocket's buffer, plus the chunk being read (briefly twice: as
- * read and as a message); the file is read with `blob.slice` one chunk (or, while hashing, two
- * 1 MiB slices) at a time, never whole.
+ * At most one window (`options.window`, default 4 MiB) is sent and unacknowledged, and less
+ * than two chunks wait in the WebSocket's buffer, so that a close on pagehide goes out behind
+ * them promptly. Chunks are Blobs of a header and a `file.slice`, read by the browser itself;
+ * script reads the file only to hash it, two 1 MiB slices at a time. Never the whole file.
  *
  * Options: `name`, `chunkSize` (default 1 MiB, lowered to the limit − 27 and after a 1009),
  * `window`, `onProgress` ({phase: "hashing", hashed, size} then {phase: "sending", acknowledged,
@@ -1255,16 +1255,16 @@ class TransferUpload {
         const length = Math.min(this.#chunkSize, this.#size - this.#next);
         const inFlight = this.#next - this.#acknowledged;
         if (inFlight > 0 && inFlight + length > Math.max(this.#window, this.#chunkSize)) break;
-        if (this.#socket.bufferedAmount > this.#window) {
+        // Less than a chunk waits in the browser's buffer before the next goes in: a close on
+        // pagehide queues behind it, and must still reach the server before the page is gone.
+        if (this.#socket.bufferedAmount >= this.#chunkSize) {
           await delay(BUFFER_POLL_MS);
           continue;
         }
-        const round = this.#round;
         const offset = this.#next;
         this.#next = offset + length;
         this.#highestSent = Math.max(this.#highestSent, offset + length);
-        const message = await this.#readChunk(offset, length);
-        if (round !== this.#round || !this.#send(message)) continue;
+        if (!this.#send(this.#chunk(offset, length))) continue;
         this.#resentBytes += Math.max(0, Math.min(offset + length, this.#highestWritten) - offset);
         this.#highestWritten = Math.max(this.#highestWritten, offset + length);
       }
@@ -1275,13 +1275,15 @@ class TransferUpload {
     }
   }
 
-  async #readChunk(offset, length) {
-    const message = transferMessage(TRANSFER_KIND.chunk, this.#id, 8 + length);
-    writeUint64(message, TRANSFER_HEADER_SIZE, offset);
-    const data = await this.#file.slice(offset, offset + length).arrayBuffer();
-    if (data.byteLength !== length) throw new Error("the file changed while it was being sent");
-    message.set(new Uint8Array(data), CHUNK_HEADER_SIZE);
-    return message;
+  /**
+   * A chunk message as a Blob of its header and a slice of the file: the browser reads the file
+   * into the socket itself, so no copy of the data is made in script (and none waits for the
+   * garbage collector). A file changed meanwhile is caught by the digest at the end.
+   */
+  #chunk(offset, length) {
+    const header = transferMessage(TRANSFER_KIND.chunk, this.#id, 8);
+    writeUint64(header, TRANSFER_HEADER_SIZE, offset);
+    return new Blob([header, this.#file.slice(offset, offset + length)]);
   }
 
   #reportProgress() {

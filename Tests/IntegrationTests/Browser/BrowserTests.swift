@@ -435,6 +435,173 @@ struct BrowserTests {
         }
     }
 
+    /// Wraps the `value` setter of `/upload`'s `<progress id=progress>`: every value set while the
+    /// Sending phase is current (the page sets the bar to each report's `acknowledged`, right after
+    /// it marks the phase) goes to `window.acknowledgedValues` and, the last one, to
+    /// `sessionStorage` (`holdfast.test.lastAcknowledged`), which outlives a reload of the tab.
+    static let progressRecorder = """
+        window.acknowledgedValues = [];
+        window.pageMarker = Math.random();
+        const bar = document.getElementById('progress');
+        const original = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+        Object.defineProperty(bar, 'value', {
+          configurable: true,
+          get() { return original.get.call(this); },
+          set(value) {
+            if (document.querySelector('#phases [data-phase=sending]').className === 'current') {
+              acknowledgedValues.push(value);
+              sessionStorage.setItem('holdfast.test.lastAcknowledged', String(value));
+            }
+            original.set.call(this, value);
+          },
+        });
+        // How the page's sockets are closed (the last one, with what was still buffered), kept
+        // across the reload.
+        const close = WebSocket.prototype.close;
+        WebSocket.prototype.close = function (...args) {
+          sessionStorage.setItem('holdfast.test.close',
+                                 JSON.stringify({ code: args[0] ?? null, buffered: this.bufferedAmount }));
+          return close.apply(this, args);
+        };
+        return window.pageMarker;
+        """
+
+    /// The bytes of the partial transfers (`.holdfast-partial/*.data`) in the files directory `received`.
+    static func partialBytes(in received: URL) -> Int {
+        let partial = received.appendingPathComponent(".holdfast-partial")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? []
+        return names.filter { $0.hasSuffix(".data") }.compactMap { name in
+            (try? FileManager.default.attributesOfItem(atPath: partial.appendingPathComponent(name).path))?[.size]
+                as? Int
+        }.reduce(0, +)
+    }
+
+    @Test("j. an upload on /upload resumes after a page reload at ≥ 40% acknowledged: the same file chosen again starts from the server's offset (not 0), completes with the file's SHA-256, the received file is identical, and the server received less than the file + 8 MiB")
+    func uploadResumesAfterReload() async throws {
+        let size = 32 << 20
+        let window = 4 << 20
+        let directory = try BrowserSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let received = directory.appendingPathComponent("received")
+        try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
+        let (file, digest) = try Self.randomFile("random-32MiB.bin", size: size, in: directory)
+        let arguments = ["--mode", "files", "--files-dir", received.path, "--max-message-size", "65536"]
+        try await ServeProcess.with(arguments) { server in
+            try await Self.withPage { page in
+                try await page.navigate("http://127.0.0.1:\(server.port)/upload")
+                guard try await page.evaluate("document.getElementById('file') !== null") == true else {
+                    let body = try await page.evaluate("document.body.innerText.slice(0, 200)")
+                    Issue.record("/upload has no <input id=file>; it answered: \(body)")
+                    return
+                }
+                let finished = "!document.getElementById('result').hidden || !document.getElementById('error').hidden"
+                let firstMarker = try await page.run(Self.progressRecorder)
+                let started = ContinuousClock.now
+                try await page.setFileInputFiles("#file", [file.path])
+                let fortyPercent = Int(Double(size) * 0.4)
+                try await page.waitFor("(\(finished)) || acknowledgedValues.some(value => value >= \(fortyPercent))",
+                                       "40% acknowledged", limit: .seconds(60))
+                // A reload, as a person's: the page is unloaded (pagehide closes its socket with
+                // 4001), not kept in the back/forward cache, and loaded again.
+                let events = page.events()
+                _ = try await page.send("Page.reload", ["ignoreCache": false])
+                let navigated = try await DevTools.next("Page.frameNavigated", in: events, limit: .seconds(15)) {
+                    $0.params["frame"]?["parentId"] == nil
+                }
+                _ = try await DevTools.next("Page.loadEventFired", in: events, limit: .seconds(15))
+                #expect(navigated.params["type"]?.string != "BackForwardCacheRestore", "\(navigated.params)")
+                // The old document is gone: its marker and its recorder with it.
+                #expect(try await page.evaluate("typeof window.pageMarker") == "undefined")
+                let lastAcknowledged = try #require(
+                    Int(try await page.evaluate("sessionStorage.getItem('holdfast.test.lastAcknowledged')").string ?? ""),
+                    "the old page recorded no acknowledged offset")
+                guard lastAcknowledged < size else {
+                    Issue.record("the upload had completed (\(lastAcknowledged) acknowledged) before the reload")
+                    return
+                }
+                // Its upload stopped: the server holds no connection, and the partial file no longer
+                // grows.
+                try await waitUntilAsync("the old page's connection closed", limit: .seconds(3)) {
+                    let status = try await BrowserSupport.status(server)
+                    return status["connections"] == 0
+                }
+                // The page closed with 4001 on pagehide. Its close frame queues behind what is
+                // still in the socket's buffer; when that has not drained as the document goes,
+                // Chromium closes with its own 1001 instead. Either is a departure, never a 1006:
+                // the upload keeps less than two chunks in the buffer (with megabytes there, the
+                // server saw 1006 every time).
+                let departed = try await BrowserSupport.status(server)
+                let leaving = BrowserSupport.closes(departed, code: 4001) + BrowserSupport.closes(departed, code: 1001)
+                #expect(leaving == 1 && departed["pageDepartures"] == 1, "\(departed)")
+                #expect(BrowserSupport.closes(departed, code: 1006) == 0, "\(departed)")
+                let closed = try JSON(
+                    parsing: try await page.evaluate("sessionStorage.getItem('holdfast.test.close')").string ?? "null")
+                print("""
+                    the old page closed its socket with \(closed); the server counted \(departed["closes"] ?? .null), \
+                    pageDepartures \(departed["pageDepartures"] ?? .null)
+                    """)
+                #expect(closed["code"] == 4001, "\(closed)")
+                let held = Self.partialBytes(in: received)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(Self.partialBytes(in: received) == held, "the partial file still grows after the reload")
+                let receivedBeforeReload = try #require(departed["bytesReceived"]?.int)
+                print("""
+                    reload at \(lastAcknowledged) of \(size) acknowledged in the old page; the server holds \(held) \
+                    bytes, received \(receivedBeforeReload)
+                    """)
+                #expect(held >= lastAcknowledged, "the server holds \(held) bytes, \(lastAcknowledged) were acknowledged")
+                #expect(held < size)
+
+                // The new page: the same file chosen again.
+                let secondMarker = try await page.run(Self.progressRecorder)
+                #expect(secondMarker != firstMarker)
+                try await page.setFileInputFiles("#file", [file.path])
+                try await page.waitFor(finished, "the page's result", limit: .seconds(60))
+                let elapsed = ContinuousClock.now - started
+                let error = try await page.evaluate(
+                    "document.getElementById('error').hidden ? null : document.getElementById('error').textContent")
+                #expect(error == .null, "the page shows an error: \(error)")
+                let shown = try await page.evaluate("""
+                    ({ digest: document.getElementById('digest').textContent,
+                       name: document.getElementById('resultName').textContent,
+                       resent: document.getElementById('resent').textContent,
+                       connections: document.getElementById('connections').textContent,
+                       progress: document.getElementById('progress').value,
+                       acknowledged: acknowledgedValues })
+                    """)
+                guard case .array(let values)? = shown["acknowledged"], let first = values.first?.int else {
+                    Issue.record("the new page reported no sending progress: \(shown)")
+                    return
+                }
+                print("""
+                    upload resumed after a reload: first offset on the new page \(first) (the server held \(held), \
+                    the old page saw \(lastAcknowledged) acknowledged); \(values.count) sending reports; done in \
+                    \(elapsed); page shows digest \(shown["digest"] ?? .null), resent \(shown["resent"] ?? .null), \
+                    connections \(shown["connections"] ?? .null)
+                    """)
+                // It resumed: from what the server held (within a window), never from 0.
+                #expect(first > 0, "the new page started from 0")
+                #expect(first >= held - window, "resumed at \(first), the server held \(held)")
+                #expect(first >= lastAcknowledged, "resumed at \(first) below the \(lastAcknowledged) acknowledged")
+                #expect(values.last?.int == size, "\(shown)")
+                #expect(shown["digest"]?.string?.lowercased() == digest, "\(shown)")
+                #expect(shown["name"] == "random-32MiB.bin", "\(shown)")
+                #expect(shown["progress"]?.int == size, "\(shown)")
+                let copied = try Data(contentsOf: received.appendingPathComponent("random-32MiB.bin"))
+                #expect(copied.count == size)
+                #expect(Self.hex(SHA256.hash(data: copied)) == digest)
+                #expect(Self.partialBytes(in: received) == 0, "a partial transfer is left")
+                // Sent once, not twice: everything arrived, and at most a window or two again.
+                let status = try await BrowserSupport.status(server)
+                let total = try #require(status["bytesReceived"]?.int)
+                print("the server received \(total) bytes for a \(size)-byte file (\(total - size) over)")
+                #expect(total >= size, "\(status)")
+                #expect(total < size + (8 << 20), "the server received \(total) bytes for a \(size)-byte file")
+                #expect(status["totalConnections"]?.int == 2, "\(status)")
+            }
+        }
+    }
+
     // MARK: - Channels
 
     @Test("h. channels: a page subscribed while 200 messages are published over ~3 s and the server restarts twice gets offsets 1…200 once each, in order")
@@ -499,6 +666,138 @@ struct BrowserTests {
                 #expect(try await page.evaluate("T.of('subscribed').length").int == opens)
                 print("channels: the page connected \(opens) times")
                 #expect(try await page.evaluate("T.of('gaveup').length") == 0)
+            }
+        }
+    }
+
+    /// The entries of `/chat`'s log, in the order shown: `{offset, from, text}` for a message
+    /// (`offset` as shown, `#N`), `{marker}` for a gap or new-history marker.
+    static let chatLog = """
+        [...document.querySelectorAll('#log > li')].map(item => item.classList.contains('marker')
+          ? { marker: item.textContent }
+          : { offset: item.querySelector('.offset')?.textContent ?? null,
+              from: item.querySelector('.from')?.textContent ?? null,
+              text: item.querySelector('.text')?.textContent ?? null })
+        """
+
+    /// Types `text` into the input `id` of the page, as a keyboard would (`Input.insertText`).
+    static func type(_ page: Page, into id: String, _ text: String) async throws {
+        try await page.run("const input = document.getElementById(\(DevTools.text(.string(id)))); input.focus(); input.select();")
+        _ = try await page.send("Input.insertText", ["text": .string(text)])
+        #expect(try await page.evaluate("document.getElementById(\(DevTools.text(.string(id)))).value") == .string(text))
+    }
+
+    /// Writes `text` in `/chat`'s message field and presses Send.
+    static func say(_ page: Page, _ text: String) async throws {
+        try await type(page, into: "message", text)
+        try await page.run("document.getElementById('send').click();")
+    }
+
+    @Test("k. /chat mid-conversation (?lang=es): three messages through the form, two published from Swift, a server restart, one more after the reconnect — the log shows each once, in offset order; a page opened afterwards shows the room's recent history")
+    func chatMidConversation() async throws {
+        let directory = try BrowserSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let arguments = ["--mode", "channels", "--history-dir", directory.path, "--drain-timeout", "2"]
+        // Who says what, in the order sent (and so the offsets): the page's person and Ada, from Swift.
+        let conversation: [(from: String, text: String, fromPage: Bool)] = [
+            ("Grace", "Hola, ¿hay alguien?", true),
+            ("Ada", "Sí, aquí estoy", false),
+            ("Grace", "<b>esto no es HTML</b> & 😀", true),
+            ("Ada", "Se ve como texto, bien", false),
+            ("Grace", "Voy a reiniciar el servidor", true),
+            ("Grace", "Y seguimos tras la reconexión", true),
+        ]
+        let entries: [JSON] = conversation.enumerated().map { index, message in
+            ["offset": .string("#\(index + 1)"), "from": .string(message.from), "text": .string(message.text)]
+        }
+        let expected = JSON.array(entries)
+        let joined = "conectado — en room"
+        let resumed = "conectado de nuevo — se reenviaron los mensajes perdidos"
+        try await CurrentServer.with(arguments) { server in
+            try await Chromium.withBrowser { chromium in
+                try await DevTools.with(chromium) { devtools in
+                    try await devtools.withPage { page in
+                        try await page.navigate(server.page("/chat?lang=es"))
+                        guard try await page.evaluate("document.getElementById('log') !== null") == true else {
+                            let body = try await page.evaluate("document.body.innerText.slice(0, 200)")
+                            Issue.record("/chat has no #log; it answered: \(body)")
+                            return
+                        }
+                        #expect(try await page.evaluate("document.documentElement.lang") == "es")
+                        try await page.waitFor("document.getElementById('status').textContent === \(DevTools.text(.string(joined)))",
+                                               "the page to join the room")
+                        try await Self.type(page, into: "name", "Grace")
+                        try await page.run("document.getElementById('name').blur();")
+
+                        let policy = ReconnectPolicy(initialDelay: .milliseconds(50),
+                                                     serverRestartInitialDelay: .milliseconds(200),
+                                                     maximumDelay: .milliseconds(500))
+                        let connection = ReconnectingWebSocketConfiguration(
+                            client: .init(webSocket: testWebSocketConfiguration()), policy: policy)
+                        let publisher = ChannelClient(url: server.url(), configuration: .init(connection: connection),
+                                                      logger: silentLogger)
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask { try? await publisher.run() }
+                            defer {
+                                publisher.close()
+                                group.cancelAll()
+                            }
+                            for (index, message) in conversation.prefix(5).enumerated() {
+                                if message.fromPage {
+                                    try await Self.say(page, message.text)
+                                } else {
+                                    let json = DevTools.text(["from": .string(message.from), "text": .string(message.text)])
+                                    let ack = try await withTimeout("Ada's publish", limit: .seconds(10)) {
+                                        try await publisher.publish(.text(json), to: "room")
+                                    }
+                                    #expect(ack.position.offset == UInt64(index + 1), "\(ack)")
+                                }
+                                try await page.waitFor("document.querySelectorAll('#log > li').length >= \(index + 1)",
+                                                       "message \(index + 1) in the log")
+                            }
+                        }
+                        #expect(try await page.evaluate(Self.chatLog) == .array(Array(entries.prefix(5))))
+                        // Kept after the test: the page mid-conversation, its path in the log.
+                        let screenshots = FileManager.default.temporaryDirectory
+                            .appendingPathComponent("holdfast-browser-screenshots")
+                        try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
+                        let screenshot = screenshots.appendingPathComponent(
+                            "chat-mid-conversation-\(UUID().uuidString.prefix(8)).png")
+                        try await page.screenshot(to: screenshot)
+                        print("mid-conversation screenshot of /chat?lang=es: \(screenshot.path)")
+
+                        try await server.restart()
+                        try await page.waitFor(
+                            "document.getElementById('status').textContent === \(DevTools.text(.string(resumed)))",
+                            "the page to reconnect and resume", limit: .seconds(20))
+                        try await Self.say(page, conversation[5].text)
+                        try await page.waitFor("document.querySelectorAll('#log > li').length >= 6", "message 6 in the log")
+                        // Anything shown twice would be there by now.
+                        try await Task.sleep(for: .milliseconds(300))
+                        let log = try await page.evaluate(Self.chatLog)
+                        #expect(log == expected, "the log: \(log)")
+                        #expect(try await page.evaluate("document.getElementById('error').hidden") == true)
+                        #expect(try await page.evaluate("document.querySelectorAll('#log b').length") == 0)
+
+                        // A page opened now: the room's recent history, once each, in order.
+                        try await devtools.withPage { second in
+                            try await second.navigate(server.page("/chat?lang=es"))
+                            try await second.waitFor(
+                                "document.getElementById('status').textContent === \(DevTools.text(.string(joined)))",
+                                "the second page to join the room")
+                            do {
+                                try await second.waitFor("document.querySelectorAll('#log > li').length >= 6",
+                                                         "the room's history in a page opened afterwards",
+                                                         limit: .seconds(5))
+                            } catch let error as Page.ScriptError {
+                                Issue.record("a page opened after the conversation does not show it: \(error)")
+                            }
+                            try await Task.sleep(for: .milliseconds(300))
+                            let history = try await second.evaluate(Self.chatLog)
+                            #expect(history == expected, "the second page's log: \(history)")
+                        }
+                    }
+                }
             }
         }
     }
