@@ -804,7 +804,7 @@ struct BrowserTests {
 
     // MARK: - The policy in the page and in Swift
 
-    @Test("i. no drift: for every code 1000–4999, isRetryable and initialDelayMs in the page equal ReconnectPolicy's")
+    @Test("i. no drift: for every code 1000–4999, isRetryable and initialDelayMs in the page equal ReconnectPolicy's; so do the backoff ceilings, the hint's floor and ceiling, and the hint read from a reason")
     func policyDrift() async throws {
         try await ServeProcess.with([]) { server in
             try await Self.withModulePage(server.port) { page in
@@ -837,6 +837,35 @@ struct BrowserTests {
                     }
                 }
                 #expect(differences.isEmpty, "\(differences.prefix(20).joined(separator: "; "))")
+
+                // The backoff and the retry hint, read and clamped, by the same numbers.
+                let hints = [0, 1, 99, 100, 1500, 29_999, 30_000, 45_000]
+                let reasons = ["server shutting down; retry in 1500 ms", "retry in 0 ms", "retry in 250 msec",
+                               "retry in -5 ms", "retry in 12 s", "retry in ms", "going away", "", "retry in 70 ms please"]
+                let reasonsJSON = JSON.array(reasons.map { .string($0) }).serialized
+                let shared = try await page.run("""
+                    const ceilings = [];
+                    for (const code of [1001, 1006]) for (let attempt = 0; attempt < 12; attempt++) {
+                      ceilings.push(HF.backoffCeilingMs(attempt, code));
+                    }
+                    return { ceilings, honoured: \(hints).map((hint) => HF.honouredHintMs(hint)),
+                             read: \(reasonsJSON).map((reason) => HF.retryHintMs(reason)) };
+                    """)
+                func milliseconds(_ duration: Duration) -> Double {
+                    let (seconds, attoseconds) = duration.components
+                    return Double(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+                }
+                let ceilings = [1001, 1006].flatMap { code in
+                    (0..<12).map { attempt in
+                        JSON.number(milliseconds(policy.ceiling(forAttempt: attempt, after: .closed(
+                            CloseOutcome(sent: nil, received: CloseFrame(code: CloseCode(UInt16(code))))))))
+                    }
+                }
+                #expect(shared["ceilings"] == .array(ceilings))
+                #expect(shared["honoured"] == .array(hints.map { .number(milliseconds(policy.delay(honouring: .milliseconds($0)))) }))
+                #expect(shared["read"] == .array(reasons.map { reason in
+                    CloseFrame(code: .goingAway, reason: reason).retryHint.map { .number(milliseconds($0)) } ?? .null
+                }))
             }
         }
     }
