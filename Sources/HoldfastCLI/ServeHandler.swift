@@ -142,6 +142,9 @@ struct ServePages: Sendable {
             page = script.response(query: request.query)
         case BrowserLimits.path:
             page = limits.response(to: request.head, allowedOrigins: allowedOrigins)
+        case "/favicon.ico":
+            // Browsers ask for it on every page: "no icon" rather than a 426 in their console.
+            page = PlainHTTPResponse(status: .noContent)
         default:
             page = BrowserPages.response(path: request.path, query: request.query, mode: mode,
                                          clientModulePath: script.versionedPath)

@@ -274,9 +274,14 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
                          context: ChannelHandlerContext) {
         let readPending = state.cancelTimer()
         var headers = response.headers
-        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
-        headers.replaceOrAdd(name: "Connection", value: "close")
         let status = response.status
+        // RFC 9110 §8.6: a 204 (or 1xx) has no body and may not carry a Content-Length.
+        if status == .noContent || status.code < 200 {
+            headers.remove(name: "Content-Length")
+        } else {
+            headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+        }
+        headers.replaceOrAdd(name: "Connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
                       promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)

@@ -34,6 +34,17 @@ struct ServePagesTests {
         }
     }
 
+    @Test("GET /favicon.ico: 204, no icon and no 426 in the browser's console")
+    func favicon() async throws {
+        try await ServeProcess.with([]) { server in
+            let response = try await server.get("/favicon.ico")
+            #expect(response.status == 204)
+            #expect(response.body.isEmpty)
+            // RFC 9110 §8.6: no Content-Length on a 204.
+            #expect(response.header("Content-Length") == nil && response.header("Transfer-Encoding") == nil)
+        }
+    }
+
     @Test("a code out of range, not a number, or a bad pair: a 404 HTML page",
           arguments: ["/codes/999", "/codes/5000", "/codes/abc", "/codes/1001-vs-999", "/codes/1001-vs-", "/codes/1001-1009"])
     func notFound(target: String) async throws {
