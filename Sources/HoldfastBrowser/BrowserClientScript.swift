@@ -57,12 +57,16 @@ public struct BrowserClientScript: Sendable {
 
     /// The answer to a GET of ``path`` with `query`: cached for a year when the query names this
     /// version (`v=`), revalidated every time otherwise (a page that names an old version still
-    /// gets the current module, uncached).
-    public func response(query: String?) -> PlainHTTPResponse {
-        var response = PlainHTTPResponse(contentType: "text/javascript", body: source)
+    /// gets the current module, uncached). A revalidation whose `If-None-Match` (`ifNoneMatch`)
+    /// names this version is answered 304 Not Modified, without the module.
+    public func response(query: String?, ifNoneMatch: String? = nil) -> PlainHTTPResponse {
+        let tag = "\"\(version)\""
         let named = query?.split(separator: "&").contains { $0 == "v=\(version)" } ?? false
+        let cached = ifNoneMatch?.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces) == tag } ?? false
+        var response = cached ? PlainHTTPResponse(status: .notModified)
+            : PlainHTTPResponse(contentType: "text/javascript", body: source)
         response.headers.add(name: "Cache-Control", value: named ? "public, max-age=31536000, immutable" : "no-cache")
-        response.headers.add(name: "ETag", value: "\"\(version)\"")
+        response.headers.add(name: "ETag", value: tag)
         return response
     }
 }

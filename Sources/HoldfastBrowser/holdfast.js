@@ -157,6 +157,12 @@ function bytesOf(data) {
   throw new TypeError("expected an ArrayBuffer, a typed array or a DataView");
 }
 
+/** The smallest of the limits that are known (not null or undefined), or null. */
+function smallest(...limits) {
+  const known = limits.filter((limit) => limit != null);
+  return known.length > 0 ? Math.min(...known) : null;
+}
+
 /** The limits document a Holdfast server serves; values of the wrong type read as absent. */
 function readLimits(json) {
   const positive = (value) => (Number.isSafeInteger(value) && value > 0 ? value : null);
@@ -268,17 +274,20 @@ export class HoldfastSocket extends EventTarget {
   /** Messages waiting in the outbox for a connection. */
   get queued() { return this.#outbox.length; }
 
-  /** The largest message the server accepts, as far as known (announced, or named by a 1009), or null. */
+  /**
+   * The largest message this page can send without a 1009, as far as known, or null: the
+   * server's message limit, its frame limit (a browser sends a message as one frame, whatever its
+   * size), and any limit a 1009 named.
+   */
   get maxMessageSize() {
-    const known = [this.#announced?.maxMessageSize, this.#learnedLimit].filter((limit) => limit != null);
-    return known.length > 0 ? Math.min(...known) : null;
+    return smallest(this.#announced?.maxMessageSize, this.#announced?.maxFrameSize, this.#learnedLimit);
   }
 
   /** What is known of the server's limits ({maxMessageSize, maxFrameSize, mode, subprotocols}), or null. */
   get limits() {
     if (this.#announced === null && this.#learnedLimit === null) return null;
     return {
-      maxMessageSize: this.maxMessageSize,
+      maxMessageSize: smallest(this.#announced?.maxMessageSize, this.#learnedLimit),
       maxFrameSize: this.#announced?.maxFrameSize ?? null,
       mode: this.#announced?.mode ?? null,
       subprotocols: this.#announced?.subprotocols ?? [],
@@ -1060,13 +1069,15 @@ class TransferUpload {
   #phase = "disconnected";
   #next = 0;
   #acknowledged = 0;
-  #highestSent = 0;
-  /** The end of the furthest chunk handed to a connection, to count what goes out twice. */
-  #highestWritten = 0;
+  /**
+   * The end of the furthest chunk handed to a connection: what the receiver may acknowledge, and
+   * what a chunk sent again below it counts as resent.
+   */
+  #furthestSent = 0;
   #resentBytes = 0;
   #connections = 0;
   #busyRefusals = 0;
-  /** Bumped on every open, close and resume: a chunk read before it is not sent after it. */
+  /** Bumped on every open, close and resume: a busy refusal's pause ends in no offer after it. */
   #round = 0;
   #pumping = false;
   #rateSamples = [];
@@ -1201,8 +1212,8 @@ class TransferUpload {
       this.#next = offset;
       this.#phase = "sending";
     } else {
-      if (offset > this.#highestSent) {
-        this.#finish(new Error(`the receiver acknowledged ${offset} bytes, but only ${this.#highestSent} were sent`));
+      if (offset > this.#furthestSent) {
+        this.#finish(new Error(`the receiver acknowledged ${offset} bytes, but only ${this.#furthestSent} were sent`));
         return;
       }
       this.#acknowledged = Math.max(this.#acknowledged, offset);
@@ -1263,10 +1274,9 @@ class TransferUpload {
         }
         const offset = this.#next;
         this.#next = offset + length;
-        this.#highestSent = Math.max(this.#highestSent, offset + length);
         if (!this.#send(this.#chunk(offset, length))) continue;
-        this.#resentBytes += Math.max(0, Math.min(offset + length, this.#highestWritten) - offset);
-        this.#highestWritten = Math.max(this.#highestWritten, offset + length);
+        this.#resentBytes += Math.max(0, Math.min(offset + length, this.#furthestSent) - offset);
+        this.#furthestSent = Math.max(this.#furthestSent, offset + length);
       }
     } catch (error) {
       this.#finish(error);

@@ -7,19 +7,14 @@ import HoldfastCloseCodes
 /// `?lang=es` in Spanish; and what every page of the server shares with them: the navigation,
 /// links that keep the language, and the helpers their scripts import (``sharedScript``).
 enum BrowserPages {
-    /// Where the pages' scripts import `holdfast.js` from unless told otherwise: its plain path,
-    /// revalidated on every load. A server that knows the client's version passes its versioned
-    /// path (`BrowserClientScript.versionedPath`) to ``response(path:query:mode:clientModulePath:)``.
-    static let unversionedClientModulePath = "/holdfast.js"
-
     /// Where ``sharedScript`` is served.
     static let sharedScriptPath = "/pages.js"
 
     /// The answer to a GET of `path` with `query` when it is one of these pages or their scripts
     /// in `mode` (`/upload` only in files mode, `/chat` only in channels mode), else `nil`. The
-    /// scripts import `holdfast.js` from `clientModulePath`.
-    static func response(path: String, query: String?, mode: ServeMode,
-                         clientModulePath: String = unversionedClientModulePath) -> PlainHTTPResponse? {
+    /// scripts import `holdfast.js` from `clientModulePath`, its versioned path
+    /// (`BrowserClientScript.versionedPath`), which browsers cache until the module changes.
+    static func response(path: String, query: String?, mode: ServeMode, clientModulePath: String) -> PlainHTTPResponse? {
         let language = CodePageHTML.language(query: query)
         switch (path, mode) {
         case (UploadPage.path, .files):

@@ -2,10 +2,10 @@ import HoldfastChannels
 import HoldfastCloseCodes
 
 /// The page `holdfast serve --mode channels` answers at `/chat`: a room (the channel `room`, or
-/// `?room=NAME`) through `holdfast.js`'s `ChannelClient`. It subscribes from the messages that
-/// follow its loading and resumes from the last offset after every reconnect, the server
+/// `?room=NAME`) through `holdfast.js`'s `ChannelClient`. It opens with the room's last
+/// ``recentOnLoad`` messages and resumes from the last offset after every reconnect, the server
 /// replaying what it missed, so each message shows once, in order, with who wrote it and its
-/// offset; a gap the history could not fill is marked in the log. Messages are published as
+/// offset; a gap the history could not fill after a reconnect is marked in the log. Messages are published as
 /// JSON text `{"from": name, "text": …}`; one over the server's limit is not sent, and the page
 /// says why. Element ids for tests: `name`, `message`, `send`, `log`, `status`.
 enum ChatPage {
@@ -243,7 +243,11 @@ enum ChatPage {
           item.append(span("offset", "#" + event.detail.offset), span("from", from || "—"), span("text", text));
           append(item);
         });
-        subscription.addEventListener("gap", (event) => marker(words.gap(event.detail.from)));
+        // The first answer's gap is the page's own start: history shorter than the last messages it
+        // asked for (a quiet or trimmed room) lost nothing this page had.
+        let answers = 0;
+        subscription.addEventListener("subscribed", () => { answers += 1; });
+        subscription.addEventListener("gap", (event) => { if (answers > 1) marker(words.gap(event.detail.from)); });
 
         $("name").value = localStorage.getItem(nameKey) ?? "";
         $("name").addEventListener("change", () => localStorage.setItem(nameKey, $("name").value.trim()));

@@ -139,7 +139,7 @@ struct ServePages: Sendable {
         case HTML.stylesheetPath:
             page = PlainHTTPResponse(contentType: "text/css", body: HTML.stylesheet)
         case BrowserClientScript.path:
-            page = script.response(query: request.query)
+            page = script.response(query: request.query, ifNoneMatch: request.headers.first(name: "If-None-Match"))
         case BrowserLimits.path:
             page = limits.response(to: request.head, allowedOrigins: allowedOrigins)
         case "/favicon.ico":

@@ -11,7 +11,8 @@ public struct CloseOutcome: Sendable, Hashable, CustomStringConvertible {
     /// its own 1001 answered by the client.
     public var peerClosedFirst: Bool
 
-    /// Creates an outcome from the frames exchanged.
+    /// Creates an outcome from the frames exchanged; `failedByUs` and `peerClosedFirst` default to
+    /// `false`, the case of a close this endpoint started and the peer answered.
     public init(sent: CloseFrame?, received: CloseFrame?, failedByUs: Bool = false, peerClosedFirst: Bool = false) {
         self.sent = sent
         self.received = received
@@ -19,11 +20,12 @@ public struct CloseOutcome: Sendable, Hashable, CustomStringConvertible {
         self.peerClosedFirst = peerClosedFirst
     }
 
-    /// Whether a client left of its own accord: it started the close with 1001 Going Away (a
-    /// browser unloading its page) or 4001 (``CloseCode/pageLeft``, `holdfast.js` on `pagehide`).
-    /// Servers count these apart from failures.
+    /// Whether the peer left of its own accord: it started the close with 1001 Going Away or 4001
+    /// (``CloseCode/pageLeft``). On a server, a client that went away — a browser unloading its
+    /// page, `holdfast.js` on `pagehide` — which servers count apart from failures; on a client,
+    /// a server that went away first.
     public var isDeparture: Bool {
-        guard peerClosedFirst, !failedByUs, let code = received?.code else { return false }
+        guard peerClosedFirst, let code = received?.code else { return false }
         return code == .goingAway || code == .pageLeft
     }
 

@@ -275,8 +275,9 @@ public final class ServerHandshakeHandler: ChannelDuplexHandler, RemovableChanne
         let readPending = state.cancelTimer()
         var headers = response.headers
         let status = response.status
-        // RFC 9110 §8.6: a 204 (or 1xx) has no body and may not carry a Content-Length.
-        if status == .noContent || status.code < 200 {
+        // RFC 9110 §8.6: a 204 or 1xx has no body and may not carry a Content-Length; a 304 has no
+        // body either, and its length would be the full response's.
+        if status == .noContent || status == .notModified || status.code < 200 {
             headers.remove(name: "Content-Length")
         } else {
             headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))

@@ -68,6 +68,18 @@ struct BrowserClientScriptTests {
         }
         #expect(String(buffer: versioned.body) == script.source)
     }
+
+    @Test("a revalidation naming this version gets 304 without the module; another version gets the module")
+    func revalidation() throws {
+        let script = try BrowserClientScript()
+        let unchanged = script.response(query: nil, ifNoneMatch: "W/\"x\", \"\(script.version)\"")
+        #expect(unchanged.status == .notModified)
+        #expect(unchanged.body.readableBytes == 0)
+        #expect(unchanged.headers["ETag"] == ["\"\(script.version)\""])
+        let changed = script.response(query: nil, ifNoneMatch: "\"000000000000\"")
+        #expect(changed.status == .ok)
+        #expect(String(buffer: changed.body) == script.source)
+    }
 }
 
 @Suite("the limits a page reads before it sends")

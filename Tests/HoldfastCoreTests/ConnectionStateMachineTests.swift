@@ -318,7 +318,7 @@ struct ConnectionStateMachineCloseTests {
         let outcome = machine.channelInactive()
         #expect(!outcome.peerClosedFirst)
         #expect(!outcome.isDeparture)
-        // A client failed by the server for bad input did not depart, whatever it sent.
+        // A client the server failed for bad input (an unmasked frame) did not depart.
         var failed = ConnectionStateMachine(role: .server)
         _ = receive([0x81, 0x05] + Array("unmasked".utf8.prefix(5)), &failed)
         #expect(!failed.channelInactive().isDeparture)

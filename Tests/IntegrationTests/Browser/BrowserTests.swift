@@ -225,6 +225,38 @@ struct BrowserTests {
         }
     }
 
+    @Test("e'. a frame limit below the message limit bounds the page too: a browser sends a message as one frame, so 20,000 random bytes through a 16 KiB frame limit are refused in the page, and an upload's chunks fit it, with no 1009")
+    func frameLimitRefusedInPage() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("holdfast-frames-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await ServeProcess.with(["--mode", "files", "--files-dir", directory.path,
+                                     "--max-message-size", "65536", "--max-frame-size", "16384"]) { server in
+            try await Self.withModulePage(server.port) { page in
+                let result = try await page.run("""
+                    const socket = new HF.HoldfastSocket('ws://127.0.0.1:\(server.port)/');
+                    await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
+                    const random = new Uint8Array(20000);
+                    crypto.getRandomValues(random);
+                    let refusal = null;
+                    try { socket.send(random); } catch (error) { refusal = { limit: error.limit, size: error.size }; }
+                    socket.close();
+                    const file = new Uint8Array(200000);
+                    for (let at = 0; at < file.length; at += 65536) crypto.getRandomValues(file.subarray(at, at + 65536));
+                    const upload = await HF.upload('ws://127.0.0.1:\(server.port)/', new Blob([file]), { name: 'frames.bin' });
+                    return { refusal, limit: socket.maxMessageSize, chunkSize: upload.chunkSize, connections: upload.connections };
+                    """)
+                #expect(result["refusal"]?["limit"] == 16384, "\(result)")
+                #expect(result["refusal"]?["size"] == 20000, "\(result)")
+                #expect(result["limit"] == 16384, "\(result)")
+                #expect(result["chunkSize"] == .number(16384 - 27), "\(result)")
+                #expect(result["connections"] == 1, "\(result)")
+                let status = try await BrowserSupport.status(server)
+                #expect(BrowserSupport.closes(status, code: 1009) == 0, "\(status)")
+            }
+        }
+    }
+
     @Test("f. leaving the page closes with 4001 (a departure, no 1006) within 1 s; going back restores it from the back/forward cache and it reconnects")
     func pageDeparture() async throws {
         try await ServeProcess.with([]) { server in
@@ -303,10 +335,10 @@ struct BrowserTests {
             """)
     }
 
-    @Test("g. a 64 MiB file chosen on /upload survives two server restarts (at ~30% and ~60% acknowledged): the page shows the file's SHA-256, the received file is identical, the page's heap stays under 48 MiB (and so do its ArrayBuffers after a collection)")
+    @Test("g. a 64 MiB file chosen on /upload survives two server restarts (at ~30% and ~60% acknowledged): the page shows the file's SHA-256, the received file is identical, the page's heap stays under 16 MiB, a quarter of the file (and so do its ArrayBuffers after a collection)")
     func uploadAcrossRestarts() async throws {
         let size = 64 << 20
-        let heapBound = 48 << 20
+        let heapBound = 16 << 20
         let directory = try BrowserSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let received = directory.appendingPathComponent("received")
@@ -804,7 +836,7 @@ struct BrowserTests {
 
     // MARK: - The policy in the page and in Swift
 
-    @Test("i. no drift: for every code 1000–4999, isRetryable and initialDelayMs in the page equal ReconnectPolicy's; so do the backoff ceilings, the hint's floor and ceiling, and the hint read from a reason")
+    @Test("i. no drift: for every code 1000–4999, isRetryable and initialDelayMs in the page equal ReconnectPolicy's; so do the backoff ceilings, the hint's floor and ceiling, the hint read from a reason, and the limit a 1009 names")
     func policyDrift() async throws {
         try await ServeProcess.with([]) { server in
             try await Self.withModulePage(server.port) { page in
@@ -843,13 +875,18 @@ struct BrowserTests {
                 let reasons = ["server shutting down; retry in 1500 ms", "retry in 0 ms", "retry in 250 msec",
                                "retry in -5 ms", "retry in 12 s", "retry in ms", "going away", "", "retry in 70 ms please"]
                 let reasonsJSON = JSON.array(reasons.map { .string($0) }).serialized
+                let limitReasons = ["message exceeds limit of 65536 bytes", "frame exceeds limit of 16384 bytes",
+                                    "limit of 1 byte", "limit of 0 bytes", "limit of -3 bytes", "limit of 4096 KiB",
+                                    "message too big", "", "exceeds limit of 2048 bytes; retry in 100 ms"]
+                let limitReasonsJSON = JSON.array(limitReasons.map { .string($0) }).serialized
                 let shared = try await page.run("""
                     const ceilings = [];
                     for (const code of [1001, 1006]) for (let attempt = 0; attempt < 12; attempt++) {
                       ceilings.push(HF.backoffCeilingMs(attempt, code));
                     }
                     return { ceilings, honoured: \(hints).map((hint) => HF.honouredHintMs(hint)),
-                             read: \(reasonsJSON).map((reason) => HF.retryHintMs(reason)) };
+                             read: \(reasonsJSON).map((reason) => HF.retryHintMs(reason)),
+                             limits: \(limitReasonsJSON).map((reason) => HF.announcedLimitFromReason(reason)) };
                     """)
                 func milliseconds(_ duration: Duration) -> Double {
                     let (seconds, attoseconds) = duration.components
@@ -865,6 +902,11 @@ struct BrowserTests {
                 #expect(shared["honoured"] == .array(hints.map { .number(milliseconds(policy.delay(honouring: .milliseconds($0)))) }))
                 #expect(shared["read"] == .array(reasons.map { reason in
                     CloseFrame(code: .goingAway, reason: reason).retryHint.map { .number(milliseconds($0)) } ?? .null
+                }))
+                // The limit a 1009's reason names, which the page (like the Swift sender) fits its
+                // messages and chunks to.
+                #expect(shared["limits"] == .array(limitReasons.map { reason in
+                    CloseFrame(code: .messageTooBig, reason: reason).namedLimit.map { .number(Double($0)) } ?? .null
                 }))
             }
         }
