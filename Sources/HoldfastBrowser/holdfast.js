@@ -1008,7 +1008,7 @@ const RATE_WINDOW_MS = 5000;
  * At most one window (`options.window`, default 4 MiB) is sent and unacknowledged, and less
  * than two chunks wait in the WebSocket's buffer, so that a close on pagehide goes out behind
  * them promptly. Chunks are Blobs of a header and a `file.slice`, read by the browser itself;
- * script reads the file only to hash it, two 1 MiB slices at a time. Never the whole file.
+ * script reads the file only to hash it, into one reused 1 MiB buffer. Never the whole file.
  *
  * Options: `name`, `chunkSize` (default 1 MiB, lowered to the limit − 27 and after a 1009),
  * `window`, `onProgress` ({phase: "hashing", hashed, size} then {phase: "sending", acknowledged,
@@ -1035,18 +1035,50 @@ export async function upload(url, file, options = {}) {
 /** SHA-256 of a Blob, read one slice ahead of the one being hashed. */
 async function hashBlob(blob, onProgress, signal) {
   const hash = new Sha256();
-  const read = (offset) => blob.slice(offset, Math.min(blob.size, offset + HASH_SLICE)).arrayBuffer();
+  let hashed = 0;
+  let reported = 0;
   onProgress?.({ phase: "hashing", hashed: 0, size: blob.size });
-  let next = blob.size > 0 ? read(0) : null;
-  for (let offset = 0; offset < blob.size;) {
-    const slice = await next;
+  for await (const bytes of readInPlace(blob)) {
     signal?.throwIfAborted();
-    offset += slice.byteLength;
-    next = offset < blob.size ? read(offset) : null;
-    hash.update(new Uint8Array(slice));
-    onProgress?.({ phase: "hashing", hashed: offset, size: blob.size });
+    hash.update(bytes);
+    hashed += bytes.byteLength;
+    if (hashed - reported >= HASH_SLICE || hashed === blob.size) {
+      reported = hashed;
+      onProgress?.({ phase: "hashing", hashed, size: blob.size });
+    }
   }
+  if (hashed !== blob.size) throw new Error("the file changed while it was being hashed");
   return hash.digest();
+}
+
+/**
+ * The bytes of `blob` in order, each view valid until the next is asked for. Where the browser
+ * reads a Blob as a byte stream, every read lands in the same 1 MiB buffer, so hashing a file of
+ * any size leaves nothing for the garbage collector; elsewhere it reads 1 MiB slices.
+ */
+async function* readInPlace(blob) {
+  let reader = null;
+  try {
+    reader = blob.stream().getReader({ mode: "byob" });
+  } catch {
+    for (let offset = 0; offset < blob.size; offset += HASH_SLICE) {
+      yield new Uint8Array(await blob.slice(offset, offset + HASH_SLICE).arrayBuffer());
+    }
+    return;
+  }
+  let buffer = new ArrayBuffer(HASH_SLICE);
+  let finished = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (done) break;
+      yield value;
+      buffer = value.buffer; // the read took the buffer and gives it back with the bytes
+    }
+    finished = true;
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
+  }
 }
 
 /** One upload in progress: the sender's bookkeeping (Swift's TransferSendState) and its connection. */
