@@ -30,9 +30,7 @@ enum CodePageHTML {
 
     /// The language asked for with `lang=` in `query`; English when absent or unknown.
     static func language(query: String?) -> Language {
-        let pairs = (query ?? "").split(separator: "&").map { $0.split(separator: "=", maxSplits: 1) }
-        let tag = pairs.first(where: { $0.first == "lang" && $0.count == 2 }).map { String($0[1]) }
-        return tag.flatMap(Language.init(tag:)) ?? .english
+        BrowserPages.value(of: "lang", in: query).flatMap(Language.init(tag:)) ?? .english
     }
 
     /// A close code from a path segment: digits from 1000 to 4999 (RFC 6455 §7.4.2), else `nil`.

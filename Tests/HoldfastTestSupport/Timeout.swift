@@ -65,10 +65,11 @@ public struct StreamEndedError: Error, CustomStringConvertible {
 }
 
 /// Polls `condition` every 10 ms until it holds, failing after `limit`: for counters that are
-/// updated on an event loop just after the event a test can await.
+/// updated on an event loop just after the event a test can await, or figures another process
+/// reports (the condition may ask it).
 public func waitUntil(_ what: String, limit: Duration = .seconds(10),
-                      _ condition: @escaping @Sendable () -> Bool) async throws {
+                      _ condition: @escaping @Sendable () async throws -> Bool) async throws {
     try await withTimeout(what, limit: limit) {
-        while !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        while try await !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
 }

@@ -227,8 +227,7 @@ struct BrowserTests {
 
     @Test("e'. a frame limit below the message limit bounds the page too: a browser sends a message as one frame, so 20,000 random bytes through a 16 KiB frame limit are refused in the page, and an upload's chunks fit it, with no 1009")
     func frameLimitRefusedInPage() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("holdfast-frames-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try BrowserSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try await ServeProcess.with(["--mode", "files", "--files-dir", directory.path,
                                      "--max-message-size", "65536", "--max-frame-size", "16384"]) { server in
@@ -265,7 +264,7 @@ struct BrowserTests {
                 let started = ContinuousClock.now
                 try await page.navigate("http://127.0.0.1:\(server.port)/codes/1001")
                 let departure = NIOLockedValueBox<JSON>(.null)
-                try await waitUntilAsync("a 4001 close and a departure in /status.json", limit: .seconds(1)) {
+                try await waitUntil("a 4001 close and a departure in /status.json", limit: .seconds(1)) {
                     let status = try await BrowserSupport.status(server)
                     departure.withLockedValue { $0 = status }
                     return BrowserSupport.closes(status, code: 4001) == 1 && status["pageDepartures"] == 1
@@ -295,12 +294,39 @@ struct BrowserTests {
 
     // MARK: - Uploads
 
-    /// A file of `size` seeded random bytes in `directory`, and its SHA-256 in hexadecimal.
-    static func randomFile(_ name: String, size: Int, in directory: URL) throws -> (URL, String) {
-        let url = directory.appendingPathComponent(name)
-        let data = seededBytes(size, seed: UInt64(size)).withUnsafeReadableBytes { Data($0) }
-        try data.write(to: url)
-        return (url, Self.hex(SHA256.hash(data: data)))
+    /// What an upload test needs, in a temporary folder it removes: `random-NMiB.bin` of seeded
+    /// random bytes with its SHA-256 in hexadecimal, and a folder `received` for the server to
+    /// write into, with the `holdfast serve` arguments that do so through a 64 KiB message limit.
+    struct UploadFixture {
+        let directory: URL
+        let received: URL
+        let file: URL
+        let digest: String
+        var serveArguments: [String] { ["--mode", "files", "--files-dir", received.path, "--max-message-size", "65536"] }
+
+        init(size: Int) throws {
+            directory = try BrowserSupport.temporaryDirectory()
+            received = directory.appendingPathComponent("received")
+            try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
+            file = directory.appendingPathComponent("random-\(size >> 20)MiB.bin")
+            let data = seededBytes(size, seed: UInt64(size)).withUnsafeReadableBytes { Data($0) }
+            try data.write(to: file)
+            digest = BrowserTests.hex(SHA256.hash(data: data))
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    /// Opens `/upload` at `url`; `false`, with an issue recorded, when the server answered
+    /// something else (a build without the page, a server of another mode).
+    static func openUploadPage(_ page: Page, _ url: String) async throws -> Bool {
+        try await page.navigate(url)
+        guard try await page.evaluate("document.getElementById('file') !== null") == true else {
+            let body = try await page.evaluate("document.body.innerText.slice(0, 200)")
+            Issue.record("/upload has no <input id=file>; it answered: \(body)")
+            return false
+        }
+        return true
     }
 
     static func hex(_ digest: SHA256.Digest) -> String {
@@ -339,20 +365,12 @@ struct BrowserTests {
     func uploadAcrossRestarts() async throws {
         let size = 64 << 20
         let heapBound = 16 << 20
-        let directory = try BrowserSupport.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let received = directory.appendingPathComponent("received")
-        try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
-        let (file, digest) = try Self.randomFile("random-64MiB.bin", size: size, in: directory)
-        let arguments = ["--mode", "files", "--files-dir", received.path, "--max-message-size", "65536"]
+        let upload = try UploadFixture(size: size)
+        defer { upload.remove() }
+        let (received, file, digest, arguments) = (upload.received, upload.file, upload.digest, upload.serveArguments)
         try await CurrentServer.with(arguments) { server in
             try await Self.withPage { page in
-                try await page.navigate(server.page("/upload"))
-                guard try await page.evaluate("document.getElementById('file') !== null") == true else {
-                    let body = try await page.evaluate("document.body.innerText.slice(0, 200)")
-                    Issue.record("/upload has no <input id=file>; it answered: \(body)")
-                    return
-                }
+                guard try await Self.openUploadPage(page, server.page("/upload")) else { return }
                 // The V8 heap's used bytes, every 250 ms; and at each checkpoint, after a full
                 // garbage collection, what the page holds: the heap plus the ArrayBuffers (file
                 // slices and chunks live outside the V8 heap, so a page that read the whole file
@@ -441,12 +459,9 @@ struct BrowserTests {
     @Test("g'. without the limits (limitsURL: null), a 1 MiB chunk trips one 1009, the upload adapts and completes")
     func uploadLearnsTheLimit() async throws {
         let size = 6 << 20
-        let directory = try BrowserSupport.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let received = directory.appendingPathComponent("received")
-        try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
-        let (file, digest) = try Self.randomFile("random-6MiB.bin", size: size, in: directory)
-        let arguments = ["--mode", "files", "--files-dir", received.path, "--max-message-size", "65536"]
+        let upload = try UploadFixture(size: size)
+        defer { upload.remove() }
+        let (received, file, digest, arguments) = (upload.received, upload.file, upload.digest, upload.serveArguments)
         try await ServeProcess.with(arguments) { server in
             try await Self.withModulePage(server.port) { page in
                 try await Self.chooseFile(page, file.path)
@@ -516,20 +531,12 @@ struct BrowserTests {
     func uploadResumesAfterReload() async throws {
         let size = 32 << 20
         let window = 4 << 20
-        let directory = try BrowserSupport.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let received = directory.appendingPathComponent("received")
-        try FileManager.default.createDirectory(at: received, withIntermediateDirectories: true)
-        let (file, digest) = try Self.randomFile("random-32MiB.bin", size: size, in: directory)
-        let arguments = ["--mode", "files", "--files-dir", received.path, "--max-message-size", "65536"]
+        let upload = try UploadFixture(size: size)
+        defer { upload.remove() }
+        let (received, file, digest, arguments) = (upload.received, upload.file, upload.digest, upload.serveArguments)
         try await ServeProcess.with(arguments) { server in
             try await Self.withPage { page in
-                try await page.navigate("http://127.0.0.1:\(server.port)/upload")
-                guard try await page.evaluate("document.getElementById('file') !== null") == true else {
-                    let body = try await page.evaluate("document.body.innerText.slice(0, 200)")
-                    Issue.record("/upload has no <input id=file>; it answered: \(body)")
-                    return
-                }
+                guard try await Self.openUploadPage(page, "http://127.0.0.1:\(server.port)/upload") else { return }
                 let finished = "!document.getElementById('result').hidden || !document.getElementById('error').hidden"
                 let firstMarker = try await page.run(Self.progressRecorder)
                 let started = ContinuousClock.now
@@ -557,7 +564,7 @@ struct BrowserTests {
                 }
                 // Its upload stopped: the server holds no connection, and the partial file no longer
                 // grows.
-                try await waitUntilAsync("the old page's connection closed", limit: .seconds(3)) {
+                try await waitUntil("the old page's connection closed", limit: .seconds(3)) {
                     let status = try await BrowserSupport.status(server)
                     return status["connections"] == 0
                 }
@@ -914,14 +921,5 @@ struct BrowserTests {
                 }))
             }
         }
-    }
-}
-
-/// Polls `condition` every 50 ms until it holds, failing after `limit`.
-func waitUntilAsync(_ what: String, limit: Duration, _ condition: @escaping @Sendable () async throws -> Bool)
-    async throws
-{
-    try await withTimeout(what, limit: limit) {
-        while try await !condition() { try await Task.sleep(for: .milliseconds(50)) }
     }
 }
